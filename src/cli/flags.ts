@@ -1,0 +1,33 @@
+import type { ParseArgsConfig } from 'node:util';
+
+/**
+ * Flags of the commands that Google's libraries and shell init scripts run on every refresh.
+ * Declared once: commander renders them in --help and rejects bad ones with its own messages,
+ * while the fast path parses them with node:util's parseArgs without loading commander.
+ */
+export interface FlagSpec {
+  name: string;
+  /** Commander's flag syntax, e.g. `--audience <aud>`. */
+  flags: string;
+  help: string;
+  choices?: readonly string[];
+  boolean?: boolean;
+}
+
+export const FORMATS = ['jwt', 'json', 'gcp'] as const;
+export type TokenFormat = (typeof FORMATS)[number];
+
+export const ISSUE_TOKEN_FLAGS: readonly FlagSpec[] = [
+  { name: 'audience', flags: '--audience <aud>', help: 'the "aud" claim the relying party expects (with --format gcp: default $GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE)' },
+  { name: 'duration', flags: '--duration <duration>', help: 'requested lifetime: 90s, 15m, 1h30m, 2h or seconds (default 1h; capped by the run)' },
+  { name: 'format', flags: '--format <format>', help: 'output: jwt, json, or gcp (the executable-sourced credential response)', choices: FORMATS },
+];
+
+export function parseArgsOptions(specs: readonly FlagSpec[]): NonNullable<ParseArgsConfig['options']> {
+  return Object.fromEntries(specs.map((s) => [s.name, { type: s.boolean ? 'boolean' : 'string' } as const]));
+}
+
+/** True when the arguments ask for the gcp format, in either spelling, before any parsing. */
+export function wantsGcpFormat(args: readonly string[]): boolean {
+  return args.some((a, i) => a === '--format=gcp' || (a === '--format' && args[i + 1] === 'gcp'));
+}

@@ -1,0 +1,80 @@
+import { OzError } from '../errors.js';
+import { decodeJwt } from '../jwt.js';
+import { formatDuration } from '../duration.js';
+import { out } from './output.js';
+import { painter } from './colour.js';
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) {
+    throw new OzError('usage', 'no token given: pass it as an argument or pipe it in (oz federate inspect -)');
+  }
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function fetchJson(url: string): Promise<unknown> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000), headers: { accept: 'application/json' } });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  return res.json();
+}
+
+function when(epoch: unknown, now: Date): string | undefined {
+  if (typeof epoch !== 'number') return undefined;
+  const d = new Date(epoch * 1000);
+  const delta = Math.round(epoch - now.getTime() / 1000);
+  const rel = delta >= 0 ? `in ${formatDuration(delta)}` : `${formatDuration(-delta)} ago`;
+  return `${d.toISOString()} (${rel})`;
+}
+
+export async function inspectCommand(arg: string | undefined, opts: { verify?: boolean; audience?: string; json?: boolean }): Promise<void> {
+  const token = (arg === undefined || arg === '-' ? await readStdin() : arg).trim();
+  if (token === '') throw new OzError('usage', 'the token is empty');
+  const decoded = decodeJwt(token);
+  if (typeof decoded === 'string') throw new OzError('usage', `not a JWT: ${decoded}`);
+  const now = new Date();
+  const exp = decoded.payload.exp;
+  const secondsLeft = typeof exp === 'number' ? Math.floor(exp - now.getTime() / 1000) : null;
+  let verification: { verified: true; issuer: string; jwks_uri: string; kid: string } | undefined;
+  let verifyError: OzError | undefined;
+  if (opts.verify) {
+    const { verifyAsRelyingParty } = await import('../verify.js');
+    try {
+      const r = await verifyAsRelyingParty(token, { now, fetchJson, audience: opts.audience });
+      verification = { verified: true, issuer: r.issuer, jwks_uri: r.jwksUri, kid: r.kid };
+    } catch (e) {
+      if (!(e instanceof OzError)) throw e;
+      verifyError = e;
+    }
+  }
+  if (opts.json) {
+    const doc = {
+      header: decoded.header,
+      claims: decoded.payload,
+      issued_at: typeof decoded.payload.iat === 'number' ? new Date(decoded.payload.iat * 1000).toISOString() : null,
+      expires_at: typeof exp === 'number' ? new Date(exp * 1000).toISOString() : null,
+      seconds_left: secondsLeft,
+      ...(opts.verify ? { verification: verification ?? { verified: false, error: verifyError?.message } } : {}),
+    };
+    out(`${JSON.stringify(doc, null, 2)}\n`);
+  } else {
+    const paint = await painter(process.stdout);
+    const bold = (s: string) => (paint ? paint.bold(s) : s);
+    out(`${bold('Header')}\n${indent(JSON.stringify(decoded.header, null, 2))}\n`);
+    out(`${bold('Claims')}\n${indent(JSON.stringify(decoded.payload, null, 2))}\n`);
+    const iat = when(decoded.payload.iat, now);
+    if (iat) out(`Issued:     ${iat}\n`);
+    const expiry = when(exp, now);
+    if (expiry) out(`Expires:    ${expiry}\n`);
+    if (secondsLeft !== null) out(`Time left:  ${secondsLeft > 0 ? formatDuration(secondsLeft) : 'none (expired)'}\n`);
+    if (verification) {
+      const ok = `verified against ${verification.jwks_uri} (kid ${verification.kid})`;
+      out(`Signature:  ${paint ? paint.green(ok) : ok}\n`);
+    }
+  }
+  if (verifyError) throw verifyError;
+}
+
+function indent(s: string): string {
+  return s.replace(/^/gm, '  ');
+}

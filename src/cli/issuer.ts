@@ -1,0 +1,72 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { OzError, describeCause, quote } from '../errors.js';
+import { normaliseIssuerUrl, readIssuerUrl } from '../context.js';
+import { loadSigningKey, parseAlg, publishedKeys, rotateSigningKey, SIGNING_KEY_FILE } from '../keys.js';
+import { discoveryDocument, jwksDocument, DISCOVERY_PATH, JWKS_PATH } from '../issuer.js';
+import { dataDir } from '../paths.js';
+import { writeFileAtomic } from '../securefile.js';
+import { out, note } from './output.js';
+
+const env = process.env;
+const dir = () => dataDir(env, process.cwd());
+const json = (v: unknown) => out(`${JSON.stringify(v, null, 2)}\n`);
+
+function defaultAlg(flag: string | undefined) {
+  if (flag) return parseAlg(flag, 'usage');
+  return env.OZ_SIGNING_ALG ? parseAlg(env.OZ_SIGNING_ALG, 'config') : undefined;
+}
+
+export function issuerUrl(flag: string | undefined): string {
+  return flag === undefined ? readIssuerUrl(env) : normaliseIssuerUrl(flag, 'usage', '--issuer');
+}
+
+export function initCommand(opts: { alg?: string; json?: boolean }): void {
+  const d = dir();
+  const existed = existsSync(join(d, SIGNING_KEY_FILE));
+  const key = loadSigningKey(d, { alg: defaultAlg(opts.alg) });
+  if (existed && opts.alg && opts.alg !== key.alg) {
+    note(`oz: a ${key.alg} key already exists; use \`oz issuer rotate --alg ${opts.alg}\` to change algorithm`);
+  }
+  if (opts.json) return json({ created: !existed, kid: key.kid, alg: key.alg, data_dir: d });
+  out(`${existed ? 'Signing key already present' : 'Created signing key'}: kid ${key.kid} (${key.alg}) in ${d}\n`);
+}
+
+export function rotateCommand(opts: { alg?: string; json?: boolean }): void {
+  const r = rotateSigningKey(dir(), new Date(), opts.alg ? parseAlg(opts.alg, 'usage') : undefined);
+  if (opts.json) return json(r);
+  out(`New signing key: kid ${r.current.kid} (${r.current.alg})\n`);
+  out(`Old key ${r.previous.kid} stays in the JWKS until ${r.previous.keepUntil}\n`);
+}
+
+export function jwksCommand(): void {
+  json(jwksDocument(publishedKeys(dir(), new Date())));
+}
+
+export function discoveryCommand(opts: { issuer?: string }): void {
+  json(discoveryDocument(issuerUrl(opts.issuer)));
+}
+
+/**
+ * Static files for hosting the issuer on any web server or bucket: AWS and GCP fetch
+ * `${issuer}/.well-known/openid-configuration` and the JWKS it names over public https.
+ * They are public documents, so they are written world-readable.
+ */
+export function publishCommand(opts: { out: string; issuer?: string }): void {
+  const issuer = issuerUrl(opts.issuer);
+  const root = resolve(opts.out);
+  const files: [string, unknown][] = [
+    [DISCOVERY_PATH, discoveryDocument(issuer)],
+    [JWKS_PATH, jwksDocument(publishedKeys(dir(), new Date()))],
+  ];
+  for (const [rel, doc] of files) {
+    const path = join(root, rel);
+    try {
+      mkdirSync(join(path, '..'), { recursive: true });
+      writeFileAtomic(path, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o644 });
+    } catch (e) {
+      throw new OzError('io', `cannot write ${quote(path)}: ${describeCause(e)}`, { cause: e });
+    }
+    out(`${path}\n`);
+  }
+}

@@ -1,0 +1,43 @@
+import { painter } from './colour.js';
+import { OzError, oneLine, INTERNAL_EXIT_CODE, describeCause } from '../errors.js';
+
+/** Everything the CLI prints goes through here, so tests and the gcp mode can reason about it. */
+export function out(text: string): void {
+  process.stdout.write(text);
+}
+
+let stderrSilenced = false;
+
+/**
+ * Google's libraries merge the executable's stderr into its stdout before parsing it as
+ * JSON, so in --format gcp mode nothing may reach stderr: not our notes, not Node's warnings.
+ */
+export function silenceStderr(): void {
+  stderrSilenced = true;
+  process.removeAllListeners('warning');
+  process.on('warning', () => {});
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+}
+
+export function note(text: string): void {
+  if (!stderrSilenced) process.stderr.write(`${text}\n`);
+}
+
+/** Print a failure as one line on stderr and set the exit status; never a stack trace. */
+export async function fail(e: unknown): Promise<void> {
+  const { message, exitCode } = failureOf(e);
+  process.exitCode = exitCode;
+  if (stderrSilenced) return;
+  const paint = await painter(process.stderr);
+  const prefix = paint ? paint.red.bold('oz:') : 'oz:';
+  process.stderr.write(`${prefix} ${message}\n`);
+}
+
+export function failureOf(e: unknown): { code: string; message: string; exitCode: number } {
+  if (e instanceof OzError) return { code: e.code, message: oneLine(e.message), exitCode: e.exitCode };
+  return {
+    code: 'internal',
+    message: `internal error: ${describeCause(e)} (this is a bug in oz; please report it)`,
+    exitCode: INTERNAL_EXIT_CODE,
+  };
+}

@@ -1,0 +1,204 @@
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT_CODES } from '../errors.js';
+import { ISSUE_TOKEN_FLAGS, type FlagSpec } from './flags.js';
+import { fail, note } from './output.js';
+
+function examples(lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+}
+
+function addFlags(cmd: Command, specs: readonly FlagSpec[]): Command {
+  for (const s of specs) {
+    const opt = new Option(s.flags, s.help);
+    if (s.choices) opt.choices(s.choices);
+    cmd.addOption(opt);
+  }
+  return cmd;
+}
+
+/** Run an action, turning every failure into one line on stderr and an exit status. */
+function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      await fail(e);
+    }
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('oz')
+    .description('Short-lived OpenID Connect identity for agent runs: AWS and GCP federation with no long-lived secret.')
+    .version(__OZ_VERSION__, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .showSuggestionAfterError(true)
+    .addHelpText('after', examples(['oz federate issue-token --audience sts.amazonaws.com', 'eval "$(oz federate prepare)"', 'oz federate whoami', 'oz issuer serve']));
+
+  const federate = program.command('federate').description('identity tokens for this run, and the cloud SDK set-up that uses them');
+
+  addFlags(federate.command('issue-token'), ISSUE_TOKEN_FLAGS)
+    .description('print a signed identity token (JWT) for this run')
+    .addHelpText(
+      'after',
+      examples([
+        'oz federate issue-token --audience sts.amazonaws.com',
+        'oz federate issue-token --audience https://vault.example.com --duration 15m --format json',
+        'GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE=//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q oz federate issue-token --format gcp',
+      ]),
+    )
+    .action(
+      action(async (opts: Record<string, string | undefined>) => {
+        const { issueTokenCommand } = await import('./issue-token.js');
+        await issueTokenCommand(opts);
+      }),
+    );
+
+  federate
+    .command('whoami')
+    .description('show the run context that tokens would carry, where each value comes from, and the time left')
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples(['oz federate whoami', 'OZ_SUBJECT=user-123 oz federate whoami --json']))
+    .action(
+      action(async (opts: { json?: boolean }) => {
+        const { whoamiCommand } = await import('./whoami.js');
+        await whoamiCommand(opts);
+      }),
+    );
+
+  federate
+    .command('inspect')
+    .description('decode a token for a person; with --verify, check it as a relying party would')
+    .argument('[token]', 'the token, or - (the default) to read it from stdin')
+    .option('--verify', "fetch the issuer's discovery document and JWKS and verify the signature and times")
+    .option('--audience <aud>', 'with --verify: also require this "aud"')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      examples([
+        'oz federate issue-token --audience sts.amazonaws.com | oz federate inspect',
+        'oz federate inspect "$(cat "$AWS_WEB_IDENTITY_TOKEN_FILE")" --verify --audience sts.amazonaws.com',
+      ]),
+    )
+    .action(
+      action(async (token: string | undefined, opts: { verify?: boolean; audience?: string; json?: boolean }) => {
+        const { inspectCommand } = await import('./inspect.js');
+        await inspectCommand(token, opts);
+      }),
+    );
+
+  const issuer = program.command('issuer').description("the embedded issuer's keys and its OIDC endpoints");
+  const algOption = () => new Option('--alg <alg>', 'signing algorithm').choices(['RS256', 'ES256']);
+
+  issuer
+    .command('init')
+    .description('create the signing key if there is none (it is also created on first use)')
+    .addOption(algOption().default(undefined, 'RS256, or $OZ_SIGNING_ALG'))
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples(['oz issuer init', 'oz issuer init --alg ES256']))
+    .action(
+      action(async (opts: { alg?: string; json?: boolean }) => {
+        const { initCommand } = await import('./issuer.js');
+        initCommand(opts);
+      }),
+    );
+
+  issuer
+    .command('rotate')
+    .description('replace the signing key; the old public key stays published until its tokens have expired')
+    .addOption(algOption().default(undefined, 'the current key\'s algorithm'))
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples(['oz issuer rotate', 'oz issuer rotate --alg ES256 --json']))
+    .action(
+      action(async (opts: { alg?: string; json?: boolean }) => {
+        const { rotateCommand } = await import('./issuer.js');
+        rotateCommand(opts);
+      }),
+    );
+
+  issuer
+    .command('jwks')
+    .description('print the public JWK Set (active and still-needed retired keys)')
+    .addHelpText('after', examples(['oz issuer jwks', 'oz issuer jwks | jq -r ".keys[].kid"']))
+    .action(
+      action(async () => {
+        const { jwksCommand } = await import('./issuer.js');
+        jwksCommand();
+      }),
+    );
+
+  issuer
+    .command('discovery')
+    .description('print the OpenID Provider configuration document')
+    .option('--issuer <url>', 'issuer URL (default $OZ_ISSUER_URL or http://127.0.0.1:8787)')
+    .addHelpText('after', examples(['oz issuer discovery', 'oz issuer discovery --issuer https://oidc.example.com']))
+    .action(
+      action(async (opts: { issuer?: string }) => {
+        const { discoveryCommand } = await import('./issuer.js');
+        discoveryCommand(opts);
+      }),
+    );
+
+  issuer
+    .command('publish')
+    .description('write the discovery document and JWKS as static files to host at the issuer URL')
+    .requiredOption('--out <dir>', 'directory to write .well-known/ into')
+    .option('--issuer <url>', 'issuer URL (default $OZ_ISSUER_URL or http://127.0.0.1:8787)')
+    .addHelpText('after', examples(['oz issuer publish --out ./site --issuer https://oidc.example.com']))
+    .action(
+      action(async (opts: { out: string; issuer?: string }) => {
+        const { publishCommand } = await import('./issuer.js');
+        publishCommand(opts);
+      }),
+    );
+
+  issuer
+    .command('serve')
+    .description('serve discovery and the JWKS over HTTP until SIGTERM or SIGINT')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 picks a free one)', '8787')
+    .option('--issuer <url>', 'issuer URL (default $OZ_ISSUER_URL, else the address served)')
+    .addHelpText('after', examples(['oz issuer serve', 'OZ_ISSUER_URL=https://oidc.example.com oz issuer serve --host 0.0.0.0 --port 8080']))
+    .action(
+      action(async (opts: { host: string; port: string; issuer?: string }) => {
+        const { serveCommand } = await import('./serve.js');
+        await serveCommand(opts);
+      }),
+    );
+
+  return program;
+}
+
+/** Commander's own messages ("error: unknown option '--x'") become oz's one-line form. */
+function configureErrors(cmd: Command): void {
+  cmd.exitOverride();
+  cmd.configureOutput({
+    outputError: (str) => {
+      const text = str.replace(/^error:\s*/i, '').trim().replace(/\s*\n\s*/g, ' ');
+      note(`oz: ${text} (see \`${commandPath(cmd)} --help\`)`);
+    },
+  });
+  for (const sub of cmd.commands) configureErrors(sub);
+}
+
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+export async function runProgram(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  configureErrors(program);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version are not failures; a bare group name shows its help and is a usage error.
+      const ok = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0;
+      process.exitCode = ok ? 0 : EXIT_CODES.usage;
+      return;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,74 @@
+import { sign as cryptoSign, type KeyObject } from 'node:crypto';
+
+/**
+ * JWS compact serialisation on node:crypto alone. Signing a token is the hot path of every
+ * credential refresh, so it must not pay for loading a JOSE library; verification, which is
+ * rare on the client, uses jose (see verify.ts).
+ */
+
+export type SigningAlg = 'RS256' | 'ES256';
+export const SIGNING_ALGS: readonly SigningAlg[] = ['RS256', 'ES256'];
+
+export interface JwtHeader {
+  alg: SigningAlg;
+  kid: string;
+  typ: string;
+}
+
+export function b64urlJson(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+function signOptions(key: KeyObject, alg: SigningAlg): KeyObject | { key: KeyObject; dsaEncoding: 'ieee-p1363' } {
+  // JWS wants the raw r||s form of an ECDSA signature, not node's default DER.
+  return alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : key;
+}
+
+export function signJwt(header: JwtHeader, payload: object, key: KeyObject): string {
+  const input = `${b64urlJson(header)}.${b64urlJson(payload)}`;
+  const sig = cryptoSign('sha256', Buffer.from(input), signOptions(key, header.alg));
+  return `${input}.${sig.toString('base64url')}`;
+}
+
+/** Signs on libuv's thread pool, so a server signs on every core while its event loop serves. */
+export function signJwtAsync(header: JwtHeader, payload: object, key: KeyObject): Promise<string> {
+  const input = `${b64urlJson(header)}.${b64urlJson(payload)}`;
+  return new Promise((resolve, reject) => {
+    cryptoSign('sha256', Buffer.from(input), signOptions(key, header.alg), (err, sig) => {
+      if (err) reject(err);
+      else resolve(`${input}.${sig.toString('base64url')}`);
+    });
+  });
+}
+
+export interface DecodedJwt {
+  header: Record<string, unknown>;
+  payload: Record<string, unknown>;
+  signingInput: string;
+  signature: Buffer;
+}
+
+/** Split and decode a compact JWS. Returns a reason string when it is not one. */
+export function decodeJwt(token: string): DecodedJwt | string {
+  const parts = token.split('.');
+  if (parts.length !== 3) {
+    return parts.length === 5 ? 'it is an encrypted JWE, not a signed JWT' : `expected 3 dot-separated parts, found ${parts.length}`;
+  }
+  const [h, p, s] = parts as [string, string, string];
+  const b64url = /^[A-Za-z0-9_-]*$/;
+  if (!b64url.test(h) || !b64url.test(p) || !b64url.test(s)) return 'a part is not base64url';
+  const header = parseJsonObject(h);
+  if (!header) return 'the header is not a base64url JSON object';
+  const payload = parseJsonObject(p);
+  if (!payload) return 'the payload is not a base64url JSON object';
+  return { header, payload, signingInput: `${h}.${p}`, signature: Buffer.from(s, 'base64url') };
+}
+
+function parseJsonObject(part: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

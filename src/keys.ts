@@ -1,0 +1,243 @@
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { OzError, describeCause, quote } from './errors.js';
+import { SIGNING_ALGS, type SigningAlg } from './jwt.js';
+import { createFileExclusive, ensurePrivateDir, assertPrivateDir, tryUnlink, writeFileAtomic } from './securefile.js';
+
+/**
+ * The embedded issuer's key store, in the data directory:
+ *   signing-key.json   the active key: {kid, alg, created_at, private_key (PKCS#8 PEM)}
+ *   retired-keys.json  public keys of earlier signing keys, kept until every token they
+ *                      signed has expired: {keys: [{jwk, retired_at, keep_until}]}
+ * Issuing a token reads one file. The first use creates the key with link(2), so processes
+ * racing on an empty directory agree on a single key and never see a half-written one.
+ */
+
+export const SIGNING_KEY_FILE = 'signing-key.json';
+export const RETIRED_KEYS_FILE = 'retired-keys.json';
+const ROTATE_LOCK = 'rotate.lock';
+
+/** No identity token lives longer than this, so a retired key is needed no longer (plus skew). */
+export const RETIRED_KEY_GRACE_SECONDS = 24 * 3600 + 300;
+
+export interface SigningKey {
+  kid: string;
+  alg: SigningAlg;
+  createdAt: string;
+  privateKey: KeyObject;
+}
+
+export interface PublicJwk extends JsonWebKey {
+  kid: string;
+  alg: SigningAlg;
+  use: 'sig';
+}
+
+interface StoredKey {
+  kid: string;
+  alg: SigningAlg;
+  created_at: string;
+  private_key: string;
+}
+
+interface RetiredKey {
+  jwk: PublicJwk;
+  retired_at: string;
+  keep_until: string;
+}
+
+const DATA_DIR_CHECK = { code: 'config', what: 'data directory' } as const;
+
+export function parseAlg(text: string, code: 'usage' | 'config'): SigningAlg {
+  const alg = text.toUpperCase();
+  if ((SIGNING_ALGS as readonly string[]).includes(alg)) return alg as SigningAlg;
+  throw new OzError(code, `unsupported signing algorithm ${quote(text)}: use RS256 or ES256 (the algorithms AWS and GCP accept)`);
+}
+
+/** RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order. */
+export function jwkThumbprint(jwk: JsonWebKey): string {
+  let canonical: string;
+  if (jwk.kty === 'RSA') canonical = JSON.stringify({ e: jwk.e, kty: 'RSA', n: jwk.n });
+  else if (jwk.kty === 'EC') canonical = JSON.stringify({ crv: jwk.crv, kty: 'EC', x: jwk.x, y: jwk.y });
+  else throw new TypeError(`unsupported key type ${String(jwk.kty)}`);
+  return createHash('sha256').update(canonical).digest('base64url');
+}
+
+export function publicJwk(privateKey: KeyObject, alg: SigningAlg): PublicJwk {
+  const jwk = createPublicKey(privateKey).export({ format: 'jwk' });
+  const members: JsonWebKey =
+    jwk.kty === 'RSA' ? { kty: 'RSA', n: jwk.n, e: jwk.e } : { kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y };
+  return { ...members, kid: jwkThumbprint(members), alg, use: 'sig' };
+}
+
+function generate(alg: SigningAlg): StoredKey {
+  const { privateKey } =
+    alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return {
+    kid: publicJwk(privateKey, alg).kid,
+    alg,
+    created_at: new Date().toISOString(),
+    private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+  };
+}
+
+function serialise(k: StoredKey): string {
+  return `${JSON.stringify(k, null, 2)}\n`;
+}
+
+function corrupt(path: string, why: string, cause?: unknown): OzError {
+  return new OzError(
+    'config',
+    `signing key ${quote(path)} is unusable (${why}); oz will not replace it, since tokens it signed would stop verifying: restore it, or move it away and run \`oz issuer init\``,
+    { cause },
+  );
+}
+
+function readStoredKey(path: string): SigningKey | undefined {
+  let raw: Buffer;
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') throw corrupt(path, 'it is a symbolic link', e);
+    throw new OzError('config', `cannot read signing key ${quote(path)}: ${describeCause(e)}`, { cause: e });
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.mode & 0o077) {
+      throw new OzError('config', `signing key ${quote(path)} is readable by other users (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
+    }
+    raw = readFileSync(fd);
+  } catch (e) {
+    if (e instanceof OzError) throw e;
+    throw new OzError('config', `cannot read signing key ${quote(path)}: ${describeCause(e)}`, { cause: e });
+  } finally {
+    closeSync(fd);
+  }
+  let stored: Partial<StoredKey>;
+  try {
+    stored = JSON.parse(raw.toString('utf8')) as Partial<StoredKey>;
+  } catch (e) {
+    throw corrupt(path, 'not valid JSON', e);
+  }
+  if (!stored || typeof stored !== 'object' || typeof stored.private_key !== 'string' || typeof stored.kid !== 'string') {
+    throw corrupt(path, 'missing kid or private_key');
+  }
+  if (stored.alg !== 'RS256' && stored.alg !== 'ES256') throw corrupt(path, `unsupported alg ${quote(String(stored.alg))}`);
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(stored.private_key);
+  } catch (e) {
+    throw corrupt(path, 'the private key does not parse', e);
+  }
+  const expectedType = stored.alg === 'ES256' ? 'ec' : 'rsa';
+  if (privateKey.asymmetricKeyType !== expectedType) throw corrupt(path, `the key is not an ${expectedType.toUpperCase()} key`);
+  return { kid: stored.kid, alg: stored.alg, createdAt: String(stored.created_at ?? ''), privateKey };
+}
+
+export interface LoadOptions {
+  /** Algorithm for a key created on first use. */
+  alg?: SigningAlg;
+  /** Create the key if there is none (issue-token, serve); false for read-only commands. */
+  create?: boolean;
+}
+
+/** The active signing key, created on first use. */
+export function loadSigningKey(dataDir: string, opts: LoadOptions = {}): SigningKey {
+  const path = join(dataDir, SIGNING_KEY_FILE);
+  let dirChecked = false;
+  try {
+    assertPrivateDir(dataDir, DATA_DIR_CHECK);
+    dirChecked = true;
+  } catch (e) {
+    // A missing directory is the first use; anything else about it is a refusal.
+    if (!(e instanceof OzError) || !isMissing(dataDir)) throw e;
+  }
+  const existing = dirChecked ? readStoredKey(path) : undefined;
+  if (existing) return existing;
+  if (opts.create === false) {
+    throw new OzError('config', `no signing key in ${quote(dataDir)}: run \`oz issuer init\` first`);
+  }
+  ensurePrivateDir(dataDir, DATA_DIR_CHECK);
+  const fresh = generate(opts.alg ?? 'RS256');
+  try {
+    createFileExclusive(path, serialise(fresh));
+  } catch (e) {
+    throw new OzError('config', `cannot create signing key in ${quote(dataDir)}: ${describeCause(e)}`, { cause: e });
+  }
+  // Whether we won the race or another process did, the file on disk is the key.
+  const key = readStoredKey(path);
+  if (!key) throw new OzError('config', `signing key ${quote(path)} vanished while it was being created`);
+  return key;
+}
+
+function isMissing(path: string): boolean {
+  try {
+    statSync(path);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+function readRetired(dataDir: string): RetiredKey[] {
+  const path = join(dataDir, RETIRED_KEYS_FILE);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new OzError('config', `cannot read ${quote(path)}: ${describeCause(e)}`, { cause: e });
+  }
+  try {
+    const parsed = JSON.parse(text) as { keys?: RetiredKey[] };
+    if (!Array.isArray(parsed.keys)) throw new Error('no "keys" array');
+    return parsed.keys;
+  } catch (e) {
+    throw new OzError('config', `retired key list ${quote(path)} is corrupt (${describeCause(e)}); restore it or remove it (retired keys will then stop being published)`, { cause: e });
+  }
+}
+
+/** Public keys to publish: the active key and every retired key whose tokens may still be valid. */
+export function publishedKeys(dataDir: string, now: Date, opts: LoadOptions = {}): PublicJwk[] {
+  const active = loadSigningKey(dataDir, opts);
+  const keys = [publicJwk(active.privateKey, active.alg)];
+  for (const r of readRetired(dataDir)) {
+    if (Date.parse(r.keep_until) > now.getTime() && r.jwk.kid !== active.kid) keys.push(r.jwk);
+  }
+  return keys;
+}
+
+export interface RotateResult {
+  previous: { kid: string; alg: SigningAlg; keepUntil: string };
+  current: { kid: string; alg: SigningAlg };
+}
+
+/**
+ * Replace the active key. The old public key is recorded as retired before the new key takes
+ * over, so at every instant the published set holds every key that may have signed a live token.
+ */
+export function rotateSigningKey(dataDir: string, now: Date, alg?: SigningAlg): RotateResult {
+  const old = loadSigningKey(dataDir, { create: false });
+  const lock = join(dataDir, ROTATE_LOCK);
+  if (!createFileExclusive(lock, `${process.pid}\n`, { durable: false })) {
+    throw new OzError('config', `another \`oz issuer rotate\` is running (lock ${quote(lock)}); if none is, remove the lock file`);
+  }
+  try {
+    const keepUntil = new Date(now.getTime() + RETIRED_KEY_GRACE_SECONDS * 1000).toISOString();
+    const retired = readRetired(dataDir).filter((r) => Date.parse(r.keep_until) > now.getTime() && r.jwk.kid !== old.kid);
+    retired.push({ jwk: publicJwk(old.privateKey, old.alg), retired_at: now.toISOString(), keep_until: keepUntil });
+    writeFileAtomic(join(dataDir, RETIRED_KEYS_FILE), `${JSON.stringify({ keys: retired }, null, 2)}\n`, { durable: true });
+    const fresh = generate(alg ?? old.alg);
+    writeFileAtomic(join(dataDir, SIGNING_KEY_FILE), serialise(fresh), { durable: true });
+    return { previous: { kid: old.kid, alg: old.alg, keepUntil }, current: { kid: fresh.kid, alg: fresh.alg } };
+  } catch (e) {
+    if (e instanceof OzError) throw e;
+    throw new OzError('io', `key rotation failed in ${quote(dataDir)}: ${describeCause(e)}`, { cause: e });
+  } finally {
+    tryUnlink(lock);
+  }
+}

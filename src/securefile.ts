@@ -1,0 +1,129 @@
+import { closeSync, constants, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+
+import { OzError, describeCause, quote } from './errors.js';
+
+/**
+ * Files that hold secrets (signing keys, identity tokens) live in private directories:
+ * 0700, owned by the current user, never a symlink. Files in them are written to a fresh
+ * temporary name (O_EXCL, so nothing planted there is followed or reused) and renamed into
+ * place, so a reader sees the old file or the new one, never half of one.
+ */
+
+const currentUid = (): number | undefined => (typeof process.getuid === 'function' ? process.getuid() : undefined);
+
+export type DirCheck = { code: 'config' | 'usage' | 'io'; what: string };
+
+/**
+ * Create `dir` (0700) if it does not exist and check that it is private: a real directory,
+ * owned by us, with no group or other write permission (and, for `strict`, no access at all).
+ */
+export function ensurePrivateDir(dir: string, check: DirCheck, strict = true): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new OzError(check.code, `cannot create ${check.what} ${quote(dir)}: ${describeCause(e)}`, { cause: e });
+  }
+  assertPrivateDir(dir, check, strict);
+}
+
+export function assertPrivateDir(dir: string, check: DirCheck, strict = true): void {
+  let st;
+  try {
+    st = lstatSync(dir);
+  } catch (e) {
+    throw new OzError(check.code, `cannot read ${check.what} ${quote(dir)}: ${describeCause(e)}`, { cause: e });
+  }
+  if (st.isSymbolicLink()) {
+    throw new OzError(check.code, `${check.what} ${quote(dir)} is a symbolic link; refusing to use it (point oz at the real directory)`);
+  }
+  if (!st.isDirectory()) {
+    throw new OzError(check.code, `${check.what} ${quote(dir)} is not a directory`);
+  }
+  const uid = currentUid();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new OzError(check.code, `${check.what} ${quote(dir)} is owned by uid ${st.uid}, not by the current user (uid ${uid}); use a directory of your own`);
+  }
+  const loose = strict ? st.mode & 0o077 : st.mode & 0o022;
+  if (loose) {
+    const mode = (st.mode & 0o777).toString(8).padStart(3, '0');
+    throw new OzError(check.code, `${check.what} ${quote(dir)} has mode ${mode}, open to other users; run: chmod 700 ${shellWord(dir)}`);
+  }
+}
+
+function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function tempNameFor(path: string): string {
+  return `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+}
+
+function writeExclusive(tmp: string, data: string | Uint8Array, mode: number, durable: boolean): void {
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+  try {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    if (durable) fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface WriteOptions {
+  mode?: number;
+  /** fsync before the rename: for keys, which must survive a crash; not for short-lived tokens. */
+  durable?: boolean;
+}
+
+/** Replace `path` atomically with `data`. Throws the raw fs error; callers add context. */
+export function writeFileAtomic(path: string, data: string | Uint8Array, opts: WriteOptions = {}): void {
+  const tmp = tempNameFor(path);
+  try {
+    writeExclusive(tmp, data, opts.mode ?? 0o600, opts.durable ?? false);
+    renameSync(tmp, path);
+  } catch (e) {
+    tryUnlink(tmp);
+    throw e;
+  }
+}
+
+/**
+ * Create `path` with `data` only if it does not exist yet, atomically: the file appears
+ * complete or not at all. Returns false when another writer got there first (that file is
+ * kept). Used for first-use key creation, where concurrent processes must agree on one key.
+ */
+export function createFileExclusive(path: string, data: string | Uint8Array, opts: WriteOptions = {}): boolean {
+  const tmp = tempNameFor(path);
+  try {
+    writeExclusive(tmp, data, opts.mode ?? 0o600, opts.durable ?? true);
+    linkSync(tmp, path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  } finally {
+    tryUnlink(tmp);
+  }
+}
+
+/** Read a file without following a symlink in its last component. */
+export function readFileNoFollow(path: string): Buffer {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function tryUnlink(path: string): boolean {
+  try {
+    unlinkSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+

@@ -1,0 +1,15 @@
+import type { Env } from '../context.js';
+import type { IssueRequest, IssuedToken } from './types.js';
+
+export type { IssueRequest, IssuedToken } from './types.js';
+
+/**
+ * Where a token comes from: the token service when the platform gave the sandbox a run token
+ * (the run's claims then come from that grant, never from this environment), otherwise the
+ * embedded issuer. Each source is imported only when used, so the embedded path never loads
+ * an HTTP client.
+ */
+export async function issueToken(env: Env, cwd: string, now: Date, request: IssueRequest): Promise<IssuedToken> {
+  const { issueEmbedded } = await import('./embedded.js');
+  return issueEmbedded(env, cwd, now, request);
+}

@@ -1,0 +1,14 @@
+import type { Lifetime } from '../token.js';
+
+export interface IssueRequest {
+  audience: string;
+  requestedSeconds: number;
+}
+
+export interface IssuedToken {
+  token: string;
+  expiresAt: Date;
+  claims: Record<string, unknown>;
+  /** Known for the embedded issuer; a remote issuer does not say why it capped. */
+  lifetime?: Lifetime;
+}

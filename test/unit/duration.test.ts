@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { formatDuration, parseDurationOrThrow, parseDurationSeconds } from '../../src/duration.js';
+import { OzError } from '../../src/errors.js';
+
+describe('parseDurationSeconds', () => {
+  it.each([
+    ['90s', 90],
+    ['15m', 900],
+    ['1h30m', 5400],
+    ['2h', 7200],
+    ['3600', 3600],
+    ['1d', 86400],
+    ['1h0m5s', 3605],
+    [' 45m ', 2700],
+    ['366d', 366 * 86400],
+  ])('%j → %d seconds', (text, seconds) => {
+    expect(parseDurationSeconds(text)).toBe(seconds);
+  });
+
+  it.each([
+    ['0', 'it must be longer than zero'],
+    ['0s', 'it must be longer than zero'],
+    ['-5m', 'expected a duration like 90s, 15m, 1h30m, 2h or plain seconds'],
+    ['banana', 'expected a duration like 90s, 15m, 1h30m, 2h or plain seconds'],
+    ['10x', 'expected a duration like 90s, 15m, 1h30m, 2h or plain seconds'],
+    ['1.5h', 'expected a duration like 90s, 15m, 1h30m, 2h or plain seconds'],
+    ['30m1h', 'expected a duration like 90s, 15m, 1h30m, 2h or plain seconds'],
+    ['h', 'expected a duration like 90s, 15m, 1h30m, 2h or plain seconds'],
+    ['', 'it is empty'],
+    ['   ', 'it is empty'],
+    ['367d', 'it is longer than 366 days'],
+    ['99999999999999999999999', 'it is longer than 366 days'],
+    ['9999999h', 'it is longer than 366 days'],
+  ])('%j is refused: %s', (text, reason) => {
+    expect(parseDurationSeconds(text)).toBe(reason);
+  });
+
+  it('names the source of a bad value and uses the given error code', () => {
+    const e = (() => {
+      try {
+        parseDurationOrThrow('10x', 'OZ_MAX_RUN_DURATION', 'config');
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(e).toBeInstanceOf(OzError);
+    expect((e as OzError).code).toBe('config');
+    expect((e as OzError).message).toBe('invalid OZ_MAX_RUN_DURATION "10x": expected a duration like 90s, 15m, 1h30m, 2h or plain seconds');
+  });
+});
+
+describe('formatDuration', () => {
+  it.each([
+    [0, '0s'],
+    [59, '59s'],
+    [3600, '1h'],
+    [5400, '1h30m'],
+    [90061, '1d1h1m1s'],
+  ])('%d → %s', (s, text) => expect(formatDuration(s)).toBe(text));
+});

@@ -1,0 +1,126 @@
+import { describe, expect, it, beforeEach } from 'vitest';
+import { chmodSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { calculateJwkThumbprint } from 'jose';
+import { generateKeyPairSync } from 'node:crypto';
+import { jwkThumbprint, loadSigningKey, publicJwk, publishedKeys, rotateSigningKey, RETIRED_KEY_GRACE_SECONDS, SIGNING_KEY_FILE } from '../../src/keys.js';
+import { OzError } from '../../src/errors.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = join(mkdtempSync(join(tmpdir(), 'oz-keys-')), 'data');
+});
+
+function thrown(fn: () => unknown): OzError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof OzError) return e;
+    throw e;
+  }
+  throw new Error('did not throw');
+}
+
+describe('jwkThumbprint', () => {
+  it.each([
+    ['RSA', () => generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' })],
+    ['EC P-256', () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' })],
+  ])('matches RFC 7638 as jose computes it for %s', async (_n, make) => {
+    const jwk = make();
+    expect(jwkThumbprint(jwk)).toBe(await calculateJwkThumbprint(jwk as Parameters<typeof calculateJwkThumbprint>[0]));
+  });
+
+  it('matches the RFC 7638 section 3.1 example', () => {
+    const n =
+      '0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw';
+    expect(jwkThumbprint({ kty: 'RSA', n, e: 'AQAB' })).toBe('NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs');
+  });
+});
+
+describe('key store', () => {
+  it('creates an RS256 key on first use: 0600 file in a 0700 directory, kid = thumbprint', () => {
+    const key = loadSigningKey(dir);
+    expect(key.alg).toBe('RS256');
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, SIGNING_KEY_FILE)).mode & 0o777).toBe(0o600);
+    expect(key.kid).toBe(publicJwk(key.privateKey, 'RS256').kid);
+    expect(loadSigningKey(dir).kid).toBe(key.kid);
+  });
+
+  it('creates ES256 when asked', () => {
+    const key = loadSigningKey(dir, { alg: 'ES256' });
+    expect(key.alg).toBe('ES256');
+    expect(key.privateKey.asymmetricKeyType).toBe('ec');
+  });
+
+  it('never publishes a private member', () => {
+    loadSigningKey(dir);
+    for (const jwk of publishedKeys(dir, new Date())) {
+      for (const m of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(jwk).not.toHaveProperty(m);
+    }
+  });
+
+  it.each([
+    ['not JSON', 'garbage', /is unusable \(not valid JSON\); oz will not replace it/],
+    ['a key that does not parse', JSON.stringify({ kid: 'k', alg: 'RS256', private_key: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n' }), /the private key does not parse/],
+    ['an unknown alg', JSON.stringify({ kid: 'k', alg: 'HS256', private_key: 'x' }), /unsupported alg "HS256"/],
+    ['an empty file', '', /not valid JSON/],
+  ])('refuses a corrupt key file (%s) and leaves it in place', (_n, content, message) => {
+    mkdirSync(dir, { mode: 0o700 });
+    writeFileSync(join(dir, SIGNING_KEY_FILE), content, { mode: 0o600 });
+    const e = thrown(() => loadSigningKey(dir));
+    expect(e.code).toBe('config');
+    expect(e.message).toMatch(message);
+    expect(readFileSync(join(dir, SIGNING_KEY_FILE), 'utf8')).toBe(content);
+  });
+
+  it('refuses a key file readable by others', () => {
+    loadSigningKey(dir);
+    chmodSync(join(dir, SIGNING_KEY_FILE), 0o644);
+    expect(thrown(() => loadSigningKey(dir)).message).toMatch(/readable by other users \(mode 644\)/);
+  });
+
+  it('refuses a key file that is a symlink', () => {
+    mkdirSync(dir, { mode: 0o700 });
+    const elsewhere = join(dir, '..', 'elsewhere.json');
+    writeFileSync(elsewhere, '{}', { mode: 0o600 });
+    symlinkSync(elsewhere, join(dir, SIGNING_KEY_FILE));
+    expect(thrown(() => loadSigningKey(dir)).message).toMatch(/it is a symbolic link/);
+  });
+
+  it.each([
+    [0o770, 'mode 770'],
+    [0o707, 'mode 707'],
+    [0o755, 'mode 755'],
+  ])('refuses a data directory with mode %o', (mode, message) => {
+    mkdirSync(dir);
+    chmodSync(dir, mode);
+    const e = thrown(() => loadSigningKey(dir));
+    expect(e.code).toBe('config');
+    expect(e.message).toContain(message);
+  });
+
+  it('rotate keeps the old public key published until its tokens have expired', () => {
+    const old = loadSigningKey(dir);
+    const t0 = new Date();
+    const r = rotateSigningKey(dir, t0);
+    expect(r.previous.kid).toBe(old.kid);
+    expect(r.current.kid).not.toBe(old.kid);
+    expect(loadSigningKey(dir).kid).toBe(r.current.kid);
+    expect(publishedKeys(dir, t0).map((k) => k.kid).sort()).toEqual([old.kid, r.current.kid].sort());
+    const later = new Date(t0.getTime() + (RETIRED_KEY_GRACE_SECONDS + 1) * 1000);
+    expect(publishedKeys(dir, later).map((k) => k.kid)).toEqual([r.current.kid]);
+  });
+
+  it('rotate can change the algorithm', () => {
+    loadSigningKey(dir);
+    const r = rotateSigningKey(dir, new Date(), 'ES256');
+    expect(r.current.alg).toBe('ES256');
+    expect(publishedKeys(dir, new Date()).map((k) => k.kty).sort()).toEqual(['EC', 'RSA']);
+  });
+
+  it('rotate without a key says to run init', () => {
+    expect(thrown(() => rotateSigningKey(dir, new Date())).message).toMatch(/no signing key .* run `oz issuer init` first/);
+  });
+});

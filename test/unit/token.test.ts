@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { computeLifetime, identityClaims, validateAudience, BACKDATE_SECONDS, MAX_TOKEN_SECONDS } from '../../src/token.js';
+import { readRunIdentity, readRunLimits, parseDeadline } from '../../src/context.js';
+import { OzError } from '../../src/errors.js';
+
+const now = new Date('2026-06-01T12:00:00Z');
+const local = { username: 'alice', hostname: 'box' };
+
+function thrown(fn: () => unknown): OzError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof OzError) return e;
+    throw e;
+  }
+  throw new Error('did not throw');
+}
+
+describe('computeLifetime', () => {
+  it.each([
+    ['no limits beyond the default 4h run', {}, 3600, { seconds: 3600, cappedBy: 'requested' }],
+    ['capped by the default maximum run duration', {}, 6 * 3600, { seconds: 4 * 3600, cappedBy: 'max_run_duration' }],
+    ['capped by OZ_MAX_RUN_DURATION', { OZ_MAX_RUN_DURATION: '20m' }, 3600, { seconds: 1200, cappedBy: 'max_run_duration' }],
+    ['capped by the time left before the deadline', { OZ_RUN_DEADLINE: '2026-06-01T12:10:00Z' }, 3600, { seconds: 600, cappedBy: 'deadline' }],
+    ['deadline as Unix seconds', { OZ_RUN_DEADLINE: String(now.getTime() / 1000 + 300) }, 3600, { seconds: 300, cappedBy: 'deadline' }],
+    ['the one-day ceiling, counted from the backdated iat', { OZ_MAX_RUN_DURATION: '30d' }, 10 * 86400, { seconds: MAX_TOKEN_SECONDS - BACKDATE_SECONDS, cappedBy: 'max_token_lifetime' }],
+  ])('%s', (_name, env, requested, expected) => {
+    expect(computeLifetime(requested, readRunLimits(env), now)).toEqual(expected);
+  });
+
+  it('refuses a run past its deadline with run_expired', () => {
+    const e = thrown(() => computeLifetime(3600, readRunLimits({ OZ_RUN_DEADLINE: '2026-06-01T11:00:00Z' }), now));
+    expect(e.code).toBe('run_expired');
+    expect(e.exitCode).toBe(4);
+    expect(e.message).toMatch(/deadline 2026-06-01T11:00:00.000Z passed 1h ago/);
+  });
+
+  it.each([
+    ['OZ_RUN_DEADLINE', 'tomorrow', /invalid OZ_RUN_DEADLINE "tomorrow": expected an RFC 3339 time/],
+    ['OZ_RUN_DEADLINE', '2026-06-01 12:00', /invalid OZ_RUN_DEADLINE/],
+    ['OZ_MAX_RUN_DURATION', 'forever', /invalid OZ_MAX_RUN_DURATION "forever"/],
+    ['OZ_MAX_RUN_DURATION', '0', /invalid OZ_MAX_RUN_DURATION "0": it must be longer than zero/],
+  ])('%s=%j is a configuration error', (name, value, message) => {
+    const e = thrown(() => readRunLimits({ [name]: value }));
+    expect(e.code).toBe('config');
+    expect(e.message).toMatch(message);
+  });
+});
+
+describe('parseDeadline', () => {
+  it.each([
+    ['2026-06-01T12:00:00Z', '2026-06-01T12:00:00.000Z'],
+    ['2026-06-01T14:00:00+02:00', '2026-06-01T12:00:00.000Z'],
+    ['2026-06-01T12:00:00.5Z', '2026-06-01T12:00:00.500Z'],
+    ['1780315200', '2026-06-01T12:00:00.000Z'],
+  ])('%s', (text, iso) => expect(parseDeadline(text)?.toISOString()).toBe(iso));
+
+  it.each(['2026-06-01', '2026-06-01T12:00:00', 'soon', '-5', '2026-13-45T99:00:00Z'])('refuses %j', (text) => {
+    expect(parseDeadline(text)).toBeUndefined();
+  });
+});
+
+describe('validateAudience', () => {
+  it.each([
+    [undefined, /missing audience/],
+    ['', /missing audience/],
+    ['  ', /missing audience/],
+    ['sts.amazonaws.com\n', /contains control characters/],
+    ['a\u0000b', /contains control characters/],
+    ['a\u001bb', /contains control characters/],
+    [' sts.amazonaws.com', /leading or trailing whitespace/],
+    ['x'.repeat(1025), /1025 characters long/],
+  ])('refuses %j', (aud, message) => {
+    const e = thrown(() => validateAudience(aud));
+    expect(e.code).toBe('usage');
+    expect(e.message).toMatch(message);
+  });
+
+  it('accepts a URL audience unchanged', () => {
+    expect(validateAudience('https://iam.googleapis.com/projects/1/x')).toBe('https://iam.googleapis.com/projects/1/x');
+  });
+});
+
+describe('identityClaims', () => {
+  it('carries the run context, backdates iat/nbf and sets exp from the real issue time', () => {
+    const identity = readRunIdentity(
+      {
+        OZ_RUN_ID: 'run-1',
+        OZ_SUBJECT: 'user-1',
+        OZ_EMAIL: 'a@example.com',
+        OZ_TEAMS: 'team-1, team-2,,',
+        OZ_ENVIRONMENT_ID: 'env-1',
+        OZ_AGENT_NAME: 'deploy',
+        OZ_SKILL_SPEC: 'org/repo:.warp/skills/deploy/SKILL.md',
+        OZ_HOST: 'warp',
+      },
+      local,
+    );
+    const claims = identityClaims(identity, { issuer: 'https://iss', audience: 'sts.amazonaws.com', lifetimeSeconds: 600, now, jti: 'j' });
+    const t = now.getTime() / 1000;
+    expect(claims).toEqual({
+      iss: 'https://iss',
+      sub: 'user-1',
+      aud: 'sts.amazonaws.com',
+      iat: t - BACKDATE_SECONDS,
+      nbf: t - BACKDATE_SECONDS,
+      exp: t + 600,
+      jti: 'j',
+      email: 'a@example.com',
+      teams: ['team-1', 'team-2'],
+      run_id: 'run-1',
+      environment: 'env-1',
+      agent_name: 'deploy',
+      skill_spec: 'org/repo:.warp/skills/deploy/SKILL.md',
+      host: 'warp',
+    });
+  });
+
+  it('uses documented local defaults, with no email claim, on a bare machine', () => {
+    const identity = readRunIdentity({ OZ_EMAIL: '' }, local);
+    const claims = identityClaims(identity, { issuer: 'i', audience: 'a', lifetimeSeconds: 1, now });
+    expect(claims).not.toHaveProperty('email');
+    expect(claims).toMatchObject({ sub: 'local:alice', teams: ['local'], run_id: 'local-box', environment: 'local', host: 'box' });
+    expect(identity.subject.source).toBe('default');
+  });
+});
