@@ -65,8 +65,18 @@ export function oneLine(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
 }
 
-/** Quote a user-supplied value for a message: bounded, with no raw control characters. */
-export function quote(value: string, max = 80): string {
-  const cut = value.length > max ? `${value.slice(0, max)}…` : value;
-  return JSON.stringify(cut);
+/**
+ * A value quoted for display inside a one-line error message: control, invisible and
+ * bidirectional-override characters escaped (so that a value cannot forge or hide text in
+ * a terminal) and anything past `maxLength` characters cut with an ellipsis.
+ */
+export function quote(value: string, maxLength = 80): string {
+  const chars = Array.from(value.length > maxLength * 2 ? value.slice(0, maxLength * 2) : value);
+  const cut = chars.length > maxLength || value.length > maxLength * 2;
+  const shown = chars.slice(0, maxLength).join('');
+  const quoted = JSON.stringify(shown).replace(
+    /[\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return cut ? `${quoted.slice(0, -1)}…"` : quoted;
 }

@@ -1,6 +1,5 @@
 import { isAbsolute } from 'node:path';
-import { OzError } from './errors.js';
-import { quoteForMessage } from './shell.js';
+import { OzError, quote } from './errors.js';
 
 export interface GcpFederation {
   projectNumber: string;
@@ -131,7 +130,7 @@ function checkPoolOrProviderId(key: 'poolId' | 'providerId', what: string, value
 }
 
 function invalid(key: keyof GcpFederation, what: string, value: string, expected: string): OzError {
-  return new OzError('usage', `invalid ${what} ${quoteForMessage(value)} from ${SOURCES[key]}: ${expected}`);
+  return new OzError('usage', `invalid ${what} ${quote(value)} from ${SOURCES[key]}: ${expected}`);
 }
 
 function listOf(items: readonly string[]): string {
@@ -218,7 +217,7 @@ export function buildExternalAccountConfig(
   }
   // The libraries resolve the cache file from whatever directory their process runs in.
   if (!isAbsolute(opts.outputFile)) {
-    throw new TypeError(`outputFile must be an absolute path, not ${quoteForMessage(opts.outputFile)}`);
+    throw new TypeError(`outputFile must be an absolute path, not ${quote(opts.outputFile)}`);
   }
 
   const config: ExternalAccountConfig = {
@@ -254,7 +253,7 @@ export function executableCommand(ozPath: string): string {
   const refuse = (why: string): never => {
     throw new OzError(
       'config',
-      `cannot name oz in the GCP credential config: its path ${quoteForMessage(ozPath)} ${why}; ` +
+      `cannot name oz in the GCP credential config: its path ${quote(ozPath)} ${why}; ` +
         'install oz or link it at an absolute path without spaces, e.g. /usr/local/bin/oz',
     );
   };
