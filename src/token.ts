@@ -52,7 +52,8 @@ export function computeLifetime(requestedSeconds: number, limits: RunLimits, now
   cap(limits.maxRunSeconds.value, 'max_run_duration');
   const deadline = limits.deadline.value;
   if (deadline !== undefined) {
-    const left = Math.floor((deadline.getTime() - now.getTime()) / 1000);
+    // In whole seconds as exp counts them, so a token capped by the deadline expires exactly at it.
+    const left = Math.floor(deadline.getTime() / 1000) - Math.floor(now.getTime() / 1000);
     if (left < 1) {
       throw new OzError(
         'run_expired',

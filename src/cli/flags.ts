@@ -1,4 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
+import { SHELL_KINDS } from '../shell.js';
 
 /**
  * Flags of the commands that Google's libraries and shell init scripts run on every refresh.
@@ -31,3 +32,19 @@ export function parseArgsOptions(specs: readonly FlagSpec[]): NonNullable<ParseA
 export function wantsGcpFormat(args: readonly string[]): boolean {
   return args.some((a, i) => a === '--format=gcp' || (a === '--format' && args[i + 1] === 'gcp'));
 }
+
+export const PREPARE_FLAGS: readonly FlagSpec[] = [
+  { name: 'aws-role-arn', flags: '--aws-role-arn <arn>', help: 'AWS role to assume with web identity (default $OZ_AWS_ROLE_ARN)' },
+  { name: 'gcp-project-number', flags: '--gcp-project-number <n>', help: 'GCP project number of the workload identity pool (default $OZ_GCP_PROJECT_NUMBER)' },
+  { name: 'gcp-pool-id', flags: '--gcp-pool-id <id>', help: 'workload identity pool ID (default $OZ_GCP_POOL_ID)' },
+  { name: 'gcp-provider-id', flags: '--gcp-provider-id <id>', help: 'workload identity pool provider ID (default $OZ_GCP_PROVIDER_ID)' },
+  { name: 'gcp-service-account', flags: '--gcp-service-account <email>', help: 'service account to impersonate (default $OZ_GCP_SERVICE_ACCOUNT)' },
+  { name: 'gcp-project-id', flags: '--gcp-project-id <id>', help: 'project for gcloud and ADC (default $OZ_GCP_PROJECT_ID)' },
+  { name: 'dir', flags: '--dir <dir>', help: 'private directory for the files (default $OZ_PREPARE_DIR, else $XDG_RUNTIME_DIR/oz, else $TMPDIR/oz-<uid>)' },
+  { name: 'shell', flags: '--shell <shell>', help: 'output syntax', choices: SHELL_KINDS },
+];
+
+export const CLEANUP_FLAGS: readonly FlagSpec[] = [
+  { name: 'dir', flags: '--dir <dir>', help: 'the directory prepare used (same default as prepare)' },
+  { name: 'shell', flags: '--shell <shell>', help: 'output syntax for the unset lines', choices: SHELL_KINDS },
+];

@@ -16,6 +16,10 @@ async function main(): Promise<void> {
     const { runFast } = await import('./issue-token.js');
     if (await runFast(argv.slice(2), gcpMode)) return;
   }
+  if (argv[0] === 'federate' && argv[1] === 'prepare' && !wantsHelp) {
+    const { runFast } = await import('./prepare.js');
+    if (await runFast(argv.slice(2))) return;
+  }
   const { runProgram } = await import('./program.js');
   await runProgram(argv);
 }

@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES } from '../errors.js';
-import { ISSUE_TOKEN_FLAGS, type FlagSpec } from './flags.js';
+import { CLEANUP_FLAGS, ISSUE_TOKEN_FLAGS, PREPARE_FLAGS, type FlagSpec } from './flags.js';
 import { fail, note } from './output.js';
 
 function examples(lines: string[]): string {
@@ -63,6 +63,34 @@ export function buildProgram(): Command {
       action(async (opts: { json?: boolean }) => {
         const { whoamiCommand } = await import('./whoami.js');
         await whoamiCommand(opts);
+      }),
+    );
+
+  addFlags(federate.command('prepare'), PREPARE_FLAGS)
+    .description('write the AWS web identity token file and the GCP credential config, and print the variables to export')
+    .addHelpText(
+      'after',
+      examples([
+        'eval "$(oz federate prepare --aws-role-arn arn:aws:iam::123456789012:role/agent)"',
+        'eval "$(oz federate prepare --gcp-project-number 123456789012 --gcp-pool-id oz-pool --gcp-provider-id oz-provider)"',
+        'oz federate prepare --shell fish | source',
+        'oz federate prepare --shell json',
+      ]),
+    )
+    .action(
+      action(async (opts: Record<string, string | undefined>) => {
+        const { prepareCommand } = await import('./prepare.js');
+        await prepareCommand(opts);
+      }),
+    );
+
+  addFlags(federate.command('cleanup'), CLEANUP_FLAGS)
+    .description('remove the files prepare wrote and print the lines that unset its variables (for the end of a run)')
+    .addHelpText('after', examples(['eval "$(oz federate cleanup)"', 'oz federate cleanup --shell fish | source']))
+    .action(
+      action(async (opts: { dir?: string; shell?: string }) => {
+        const { cleanupCommand } = await import('./prepare.js');
+        await cleanupCommand(opts);
       }),
     );
 
