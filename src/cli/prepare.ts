@@ -1,21 +1,12 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { OzError, quote } from '../errors.js';
-import { cleanup, prepare, PREPARED_VARIABLES } from '../prepare.js';
+import { cleanup, prepare, PREPARED_VARIABLES, type PrepareFlags } from '../prepare.js';
 import { renderEnv, unsetEnv, SHELL_KINDS, type ShellKind } from '../shell.js';
 import { CLEANUP_FLAGS, PREPARE_FLAGS, parseArgsOptions } from './flags.js';
 import { fail, note, out } from './output.js';
 
-export interface PrepareOptions {
-  awsRoleArn?: string;
-  gcpProjectNumber?: string;
-  gcpPoolId?: string;
-  gcpProviderId?: string;
-  gcpServiceAccount?: string;
-  gcpProjectId?: string;
-  dir?: string;
-  shell?: string;
-}
+export type PrepareOptions = PrepareFlags & { shell?: string };
 
 const camel = (s: string) => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 

@@ -1,19 +1,12 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { thrown } from '../helpers/thrown.js';
 import { AWS_STS_AUDIENCE, parseRoleArn, sessionNameForRun, type RoleArn } from '../../src/aws.js';
 import { OzError } from '../../src/errors.js';
 
 const STS_SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
 const EXPECTED = 'expected arn:aws:iam::123456789012:role/NAME';
 
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
 
 function sha12(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 12);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { thrown } from '../helpers/thrown.js';
 import { OzError, type OzErrorCode } from '../../src/errors.js';
 import {
   buildExternalAccountConfig,
@@ -10,14 +11,6 @@ import {
   type GcpFederationInput,
 } from '../../src/gcp.js';
 
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
 
 function expectOzError(f: () => unknown, code: OzErrorCode, message: string): void {
   const e = thrown(f);

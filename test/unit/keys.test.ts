@@ -1,4 +1,5 @@
 import { describe, expect, it, beforeEach } from 'vitest';
+import { ozError } from '../helpers/thrown.js';
 import { chmodSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,15 +13,6 @@ beforeEach(() => {
   dir = join(mkdtempSync(join(tmpdir(), 'oz-keys-')), 'data');
 });
 
-function thrown(fn: () => unknown): OzError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof OzError) return e;
-    throw e;
-  }
-  throw new Error('did not throw');
-}
 
 describe('jwkThumbprint', () => {
   it.each([
@@ -69,7 +61,7 @@ describe('key store', () => {
   ])('refuses a corrupt key file (%s) and leaves it in place', (_n, content, message) => {
     mkdirSync(dir, { mode: 0o700 });
     writeFileSync(join(dir, SIGNING_KEY_FILE), content, { mode: 0o600 });
-    const e = thrown(() => loadSigningKey(dir));
+    const e = ozError(() => loadSigningKey(dir));
     expect(e.code).toBe('config');
     expect(e.message).toMatch(message);
     expect(readFileSync(join(dir, SIGNING_KEY_FILE), 'utf8')).toBe(content);
@@ -78,7 +70,7 @@ describe('key store', () => {
   it('refuses a key file readable by others', () => {
     loadSigningKey(dir);
     chmodSync(join(dir, SIGNING_KEY_FILE), 0o644);
-    expect(thrown(() => loadSigningKey(dir)).message).toMatch(/readable by other users \(mode 644\)/);
+    expect(ozError(() => loadSigningKey(dir)).message).toMatch(/readable by other users \(mode 644\)/);
   });
 
   it('refuses a key file that is a symlink', () => {
@@ -86,7 +78,7 @@ describe('key store', () => {
     const elsewhere = join(dir, '..', 'elsewhere.json');
     writeFileSync(elsewhere, '{}', { mode: 0o600 });
     symlinkSync(elsewhere, join(dir, SIGNING_KEY_FILE));
-    expect(thrown(() => loadSigningKey(dir)).message).toMatch(/it is a symbolic link/);
+    expect(ozError(() => loadSigningKey(dir)).message).toMatch(/it is a symbolic link/);
   });
 
   it.each([
@@ -96,7 +88,7 @@ describe('key store', () => {
   ])('refuses a data directory with mode %o', (mode, message) => {
     mkdirSync(dir);
     chmodSync(dir, mode);
-    const e = thrown(() => loadSigningKey(dir));
+    const e = ozError(() => loadSigningKey(dir));
     expect(e.code).toBe('config');
     expect(e.message).toContain(message);
   });
@@ -121,6 +113,6 @@ describe('key store', () => {
   });
 
   it('rotate without a key says to run init', () => {
-    expect(thrown(() => rotateSigningKey(dir, new Date())).message).toMatch(/no signing key .* run `oz issuer init` first/);
+    expect(ozError(() => rotateSigningKey(dir, new Date())).message).toMatch(/no signing key .* run `oz issuer init` first/);
   });
 });

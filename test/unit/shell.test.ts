@@ -1,16 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { thrown } from '../helpers/thrown.js';
 import { OzError } from '../../src/errors.js';
 import { SHELL_KINDS, renderEnv, unsetEnv, type ShellKind } from '../../src/shell.js';
 import { quote } from '../../src/errors.js';
 
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('SHELL_KINDS', () => {
   it('lists every format --shell accepts', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ozError } from '../helpers/thrown.js';
 import { computeLifetime, identityClaims, validateAudience, BACKDATE_SECONDS, MAX_TOKEN_SECONDS } from '../../src/token.js';
 import { readRunIdentity, readRunLimits, parseDeadline } from '../../src/context.js';
 import { OzError } from '../../src/errors.js';
@@ -6,15 +7,6 @@ import { OzError } from '../../src/errors.js';
 const now = new Date('2026-06-01T12:00:00Z');
 const local = { username: 'alice', hostname: 'box' };
 
-function thrown(fn: () => unknown): OzError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof OzError) return e;
-    throw e;
-  }
-  throw new Error('did not throw');
-}
 
 describe('computeLifetime', () => {
   it.each([
@@ -29,7 +21,7 @@ describe('computeLifetime', () => {
   });
 
   it('refuses a run past its deadline with run_expired', () => {
-    const e = thrown(() => computeLifetime(3600, readRunLimits({ OZ_RUN_DEADLINE: '2026-06-01T11:00:00Z' }), now));
+    const e = ozError(() => computeLifetime(3600, readRunLimits({ OZ_RUN_DEADLINE: '2026-06-01T11:00:00Z' }), now));
     expect(e.code).toBe('run_expired');
     expect(e.exitCode).toBe(4);
     expect(e.message).toMatch(/deadline 2026-06-01T11:00:00.000Z passed 1h ago/);
@@ -41,7 +33,7 @@ describe('computeLifetime', () => {
     ['OZ_MAX_RUN_DURATION', 'forever', /invalid OZ_MAX_RUN_DURATION "forever"/],
     ['OZ_MAX_RUN_DURATION', '0', /invalid OZ_MAX_RUN_DURATION "0": it must be longer than zero/],
   ])('%s=%j is a configuration error', (name, value, message) => {
-    const e = thrown(() => readRunLimits({ [name]: value }));
+    const e = ozError(() => readRunLimits({ [name]: value }));
     expect(e.code).toBe('config');
     expect(e.message).toMatch(message);
   });
@@ -71,7 +63,7 @@ describe('validateAudience', () => {
     [' sts.amazonaws.com', /leading or trailing whitespace/],
     ['x'.repeat(1025), /1025 characters long/],
   ])('refuses %j', (aud, message) => {
-    const e = thrown(() => validateAudience(aud));
+    const e = ozError(() => validateAudience(aud));
     expect(e.code).toBe('usage');
     expect(e.message).toMatch(message);
   });
