@@ -2,11 +2,10 @@ import { lstatSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { AWS_STS_AUDIENCE, parseRoleArn, sessionNameForRun } from './aws.js';
-import { readRunIdentity, type Env } from './context.js';
+import type { Env } from './context.js';
 import { OzError, describeCause, quote } from './errors.js';
 import { buildExternalAccountConfig, executableCommand, validateGcpFederation, type GcpFederation } from './gcp.js';
 import { ensurePrivateDir, tryUnlink, writeFileAtomic } from './securefile.js';
-import { localFacts } from './sources/embedded.js';
 import { issueToken } from './sources/index.js';
 import { MAX_TOKEN_SECONDS } from './token.js';
 import type { EnvAssignment } from './shell.js';
@@ -103,11 +102,13 @@ export async function prepare(flags: PrepareFlags, ctx: PrepareContext): Promise
   const notes: string[] = [];
   const vars: EnvAssignment[] = [];
 
-  let awsToken: string | undefined;
+  let aws: { token: string; runId: string } | undefined;
   if (roleArn !== undefined) {
     // As long as the run may last: the capping rules bring it down to the deadline.
     const issued = await issueToken(env, ctx.cwd, ctx.now, { audience: AWS_STS_AUDIENCE, requestedSeconds: MAX_TOKEN_SECONDS });
-    awsToken = issued.token;
+    // The session name follows the token's run_id: with a token service that is the grant's,
+    // whatever the sandbox's OZ_RUN_ID says.
+    aws = { token: issued.token, runId: String(issued.claims.run_id) };
     if (env.AWS_ACCESS_KEY_ID) {
       notes.push('oz: warning: AWS_ACCESS_KEY_ID is set; every AWS SDK prefers static keys to web identity, so unset it for the role to be used');
     }
@@ -124,11 +125,10 @@ export async function prepare(flags: PrepareFlags, ctx: PrepareContext): Promise
     return path;
   };
 
-  if (roleArn !== undefined && awsToken !== undefined) {
+  if (roleArn !== undefined && aws !== undefined) {
     // No trailing newline: the SDKs send the file's bytes to STS as they are.
-    const tokenFile = write(PREPARED_FILES.awsToken, awsToken);
-    const runId = readRunIdentity(env, localFacts()).runId.value;
-    vars.push(['AWS_ROLE_ARN', roleArn], ['AWS_WEB_IDENTITY_TOKEN_FILE', tokenFile], ['AWS_ROLE_SESSION_NAME', sessionNameForRun(runId)]);
+    const tokenFile = write(PREPARED_FILES.awsToken, aws.token);
+    vars.push(['AWS_ROLE_ARN', roleArn], ['AWS_WEB_IDENTITY_TOKEN_FILE', tokenFile], ['AWS_ROLE_SESSION_NAME', sessionNameForRun(aws.runId)]);
   }
   if (gcp !== undefined && command !== undefined) {
     vars.push(...writeGcp(gcp, command, dir, write));

@@ -1,10 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { discoveryDocument, jwksDocument, DISCOVERY_PATH, JWKS_PATH } from './issuer.js';
 import { publishedKeys } from './keys.js';
+import { oneLine } from './errors.js';
 
 /**
- * The issuer's HTTP face: discovery and the JWKS for relying parties. Plain node:http, so that
- * serving costs nothing to load and behaves the same wherever Node runs.
+ * The issuer's HTTP face: discovery and the JWKS for relying parties, and whatever routes the
+ * caller adds (the token service). Plain node:http, so that serving costs nothing to load and
+ * behaves the same wherever Node runs.
  */
 
 export interface ServerOptions {
@@ -15,6 +17,21 @@ export interface ServerOptions {
   log?: (line: string) => void;
   /** Extra routes (the token endpoint), keyed by path. */
   routes?: Record<string, Route>;
+  /**
+   * How long a client may take to send a whole request (headers and body), in milliseconds;
+   * a slower one is cut off with 408 and its connection closed.
+   */
+  requestTimeoutMs?: number;
+}
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+const HEADERS_TIMEOUT_MS = 10_000;
+
+const logDetails = new WeakMap<ServerResponse, string>();
+
+/** Add words to a request's access-log line (never a token: the caller vouches for that). */
+export function annotateLog(res: ServerResponse, detail: string): void {
+  logDetails.set(res, detail);
 }
 
 export interface Route {
@@ -70,15 +87,18 @@ export function createIssuerServer(opts: ServerOptions): Server {
     [JWKS_PATH]: { methods: ['GET', 'HEAD'], handle: (_req, res) => sendJson(res, 200, jwks(), publicHeaders) },
     ...opts.routes,
   };
-  const server = createServer(async (req, res) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const started = process.hrtime.bigint();
+    const path = pathOf(req);
+    // Own keys only: `/constructor` is not a route.
+    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      // The path only, never the query or headers: nothing that could carry a token.
-      opts.log?.(`${req.socket.remoteAddress ?? '-'} ${req.method} ${pathOf(req)} ${res.statusCode} ${ms.toFixed(1)}ms`);
+      // Never the query or headers; an unknown path with anything shaped like a token cut out.
+      const detail = logDetails.get(res);
+      opts.log?.(`${req.socket.remoteAddress ?? '-'} ${req.method} ${route ? path : loggedPath(path)} ${res.statusCode} ${ms.toFixed(1)}ms${detail ? ` ${detail}` : ''}`);
     });
     try {
-      const route = routes[pathOf(req)];
       if (!route) return sendProblem(res, { status: 404, title: 'Not Found' });
       if (!route.methods.includes(req.method ?? '')) {
         return sendProblem(res, { status: 405, title: 'Method Not Allowed', headers: { allow: route.methods.join(', ') } });
@@ -87,11 +107,26 @@ export function createIssuerServer(opts: ServerOptions): Server {
     } catch {
       sendProblem(res, { status: 500, title: 'Internal Server Error' });
     }
-  });
+  };
+  const requestTimeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const server = createServer(
+    {
+      requestTimeout,
+      headersTimeout: Math.min(HEADERS_TIMEOUT_MS, requestTimeout),
+      // Node enforces those timeouts on this interval (30 s by default), so a slow client
+      // would otherwise hold its connection for up to that much longer.
+      connectionsCheckingInterval: Math.min(1000, requestTimeout),
+    },
+    handle,
+  );
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 15_000;
   return server;
+}
+
+/** A path as the access log shows it: one bounded line, with JWT-shaped runs redacted. */
+export function loggedPath(path: string): string {
+  const redacted = oneLine(path).replace(/[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*/g, '<redacted>');
+  return redacted.length > 200 ? `${redacted.slice(0, 200)}…` : redacted;
 }
 
 function pathOf(req: IncomingMessage): string {

@@ -35,7 +35,10 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     .addHelpText('after', examples(['oz federate issue-token --audience sts.amazonaws.com', 'eval "$(oz federate prepare)"', 'oz federate whoami', 'oz issuer serve']));
 
-  const federate = program.command('federate').description('identity tokens for this run, and the cloud SDK set-up that uses them');
+  const federate = program
+    .command('federate')
+    .description('identity tokens for this run, and the cloud SDK set-up that uses them')
+    .addHelpText('after', examples(['oz federate issue-token --audience sts.amazonaws.com', 'eval "$(oz federate prepare)"', 'oz federate whoami']));
 
   addFlags(federate.command('issue-token'), ISSUE_TOKEN_FLAGS)
     .description('print a signed identity token (JWT) for this run')
@@ -115,7 +118,10 @@ export function buildProgram(): Command {
       }),
     );
 
-  const issuer = program.command('issuer').description("the embedded issuer's keys and its OIDC endpoints");
+  const issuer = program
+    .command('issuer')
+    .description("the embedded issuer's keys and its OIDC endpoints")
+    .addHelpText('after', examples(['oz issuer init --alg ES256', 'oz issuer serve --port 8787', 'oz issuer publish --out ./site --issuer https://oidc.example.com']));
   const algOption = () => new Option('--alg <alg>', 'signing algorithm').choices(['RS256', 'ES256']);
 
   issuer
@@ -186,11 +192,50 @@ export function buildProgram(): Command {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', '8787')
     .option('--issuer <url>', 'issuer URL (default $OZ_ISSUER_URL, else the address served)')
-    .addHelpText('after', examples(['oz issuer serve', 'OZ_ISSUER_URL=https://oidc.example.com oz issuer serve --host 0.0.0.0 --port 8080']))
+    .option('--allow-audience <aud>', 'issue tokens only for this audience; repeat for more (default $OZ_ALLOWED_AUDIENCES, comma-separated; none: any)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--rate-limit <n>', 'token requests per second per run grant, bursts of 3x; 0 turns it off (default $OZ_TOKEN_RATE_LIMIT or 10)')
+    .option('--request-timeout <duration>', 'time a client has to send a whole request before it is cut off', '15s')
+    .addHelpText(
+      'after',
+      examples([
+        'oz issuer serve',
+        'OZ_ISSUER_URL=https://oidc.example.com oz issuer serve --host 0.0.0.0 --port 8080',
+        'oz issuer serve --allow-audience sts.amazonaws.com --allow-audience https://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/p/providers/q',
+      ]),
+    )
     .action(
-      action(async (opts: { host: string; port: string; issuer?: string }) => {
+      action(async (opts: { host: string; port: string; issuer?: string; allowAudience?: string[]; rateLimit?: string; requestTimeout?: string }) => {
         const { serveCommand } = await import('./serve.js');
         await serveCommand(opts);
+      }),
+    );
+
+  issuer
+    .command('grant-run')
+    .description("mint a run token (the sandbox's OZ_RUN_TOKEN) that binds the run's claims until its deadline")
+    .requiredOption('--run-id <id>', 'the run ID (claim run_id)')
+    .requiredOption('--subject <sub>', 'the user or service-account ID (claim sub)')
+    .option('--email <email>', 'claim email (user runs)')
+    .option('--teams <teams>', 'claim teams: comma-separated team UIDs')
+    .option('--environment <id>', 'claim environment')
+    .option('--agent-name <name>', 'claim agent_name (the skill\'s name)')
+    .option('--skill-spec <spec>', 'claim skill_spec, e.g. org/repo:.warp/skills/name/SKILL.md')
+    .option('--host <host>', 'claim host: warp, or the worker ID when self-hosting')
+    .option('--max-duration <duration>', "the run's maximum runtime from now (default 4h, at most 24h)")
+    .option('--deadline <time>', "when the run's maximum runtime ends: RFC 3339 or Unix seconds (instead of --max-duration)")
+    .option('--issuer <url>', 'issuer URL (default $OZ_ISSUER_URL or http://127.0.0.1:8787); the token service must serve it')
+    .option('--json', 'print {run_token, expires_at, claims}')
+    .addHelpText(
+      'after',
+      examples([
+        'oz issuer grant-run --run-id run-42 --subject user-7 --email dev@example.com --teams team-a --host warp',
+        'OZ_RUN_TOKEN="$(oz issuer grant-run --run-id run-42 --subject sa-3 --deadline 2026-01-02T15:04:05Z)"',
+      ]),
+    )
+    .action(
+      action(async (opts: import('./grant-run.js').GrantRunOptions) => {
+        const { grantRunCommand } = await import('./grant-run.js');
+        grantRunCommand(opts);
       }),
     );
 

@@ -4,6 +4,7 @@ import { localFacts } from '../sources/embedded.js';
 import { dataDir } from '../paths.js';
 import { out } from './output.js';
 import { painter } from './colour.js';
+import { displayUrl, ignoredVariables, readRemoteConfig, runTokenOf } from '../sources/remote-config.js';
 
 const CLAIM_OF: Record<keyof RunIdentity, string> = {
   subject: 'sub',
@@ -17,6 +18,7 @@ const CLAIM_OF: Record<keyof RunIdentity, string> = {
 };
 
 export async function whoamiCommand(opts: { json?: boolean }, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  if (runTokenOf(env) !== undefined) return remoteWhoami(opts, env);
   const now = new Date();
   const identity = readRunIdentity(env, localFacts());
   const limits = readRunLimits(env);
@@ -70,6 +72,61 @@ export async function whoamiCommand(opts: { json?: boolean }, env: NodeJS.Proces
   const v = Math.max(...rows.map((r) => printable(r[1]).length));
   out(`Token source: embedded issuer (key in ${summary.data_dir})\n`);
   for (const [k, val, src] of rows) out(`  ${k.padEnd(w)}  ${printable(val).padEnd(v)}  ${dim(src)}\n`.replace(/\s+\n$/, '\n'));
+}
+
+/**
+ * With a run token the claims are the grant's, whatever this environment says: show them (as
+ * decoded here, unverified: only the token service can verify the grant) and name the
+ * run-context variables that are set but have no effect.
+ */
+async function remoteWhoami(opts: { json?: boolean }, env: NodeJS.ProcessEnv): Promise<void> {
+  const now = new Date();
+  const config = readRemoteConfig(env);
+  const grant = config.grant;
+  const exp = typeof grant.exp === 'number' ? grant.exp : undefined;
+  const left = exp === undefined ? undefined : Math.floor(exp - now.getTime() / 1000);
+  const ignored = ignoredVariables(env);
+  const claims = Object.fromEntries(
+    Object.values(CLAIM_OF).map((claim) => [claim, { value: grant[claim] ?? null, source: 'run_token' }]),
+  );
+  const summary = {
+    token_source: 'remote',
+    token_url: displayUrl(config.tokenUrl),
+    issuer: typeof grant.iss === 'string' ? grant.iss : null,
+    claims,
+    verified: false,
+    deadline: exp === undefined ? null : new Date(exp * 1000).toISOString(),
+    seconds_left: left === undefined ? null : Math.max(0, left),
+    ignored_variables: ignored,
+  };
+  if (opts.json) {
+    out(`${JSON.stringify(summary, null, 2)}\n`);
+    return;
+  }
+  const paint = await painter(process.stdout);
+  const dim = (s: string) => (paint ? paint.dim(s) : s);
+  const rows: [string, string, string][] = Object.entries(claims).map(([claim, c]) => [
+    claim,
+    c.value === null ? '(none)' : Array.isArray(c.value) ? c.value.join(',') : String(c.value),
+    c.value === null ? 'not in the run token' : 'from the run token',
+  ]);
+  rows.push(['issuer', summary.issuer ?? '(none)', 'from the run token']);
+  rows.push(['deadline', summary.deadline ?? '(none)', "the run token's expiry"]);
+  rows.push([
+    'time left',
+    left === undefined ? '(unknown)' : left > 0 ? formatDuration(left) : `none: the run token expired ${formatDuration(-left)} ago`,
+    '',
+  ]);
+  const w = Math.max(...rows.map((r) => r[0].length));
+  const v = Math.max(...rows.map((r) => printable(r[1]).length));
+  out(`Token source: token service at ${summary.token_url} (OZ_RUN_TOKEN is set; no signing key is used here)\n`);
+  for (const [k, val, src] of rows) out(`  ${k.padEnd(w)}  ${printable(val).padEnd(v)}  ${dim(src)}\n`.replace(/\s+\n$/, '\n'));
+  out('These are the claims the token service will sign; the run token is not verified here.\n');
+  out(
+    ignored.length > 0
+      ? `Ignored in this mode: ${ignored.join(', ')} (the run token decides the run's claims)\n`
+      : 'The run-context variables (OZ_SUBJECT, OZ_TEAMS, OZ_RUN_DEADLINE, …) are ignored in this mode; none is set.\n',
+  );
 }
 
 /** Values come from the environment: show control characters escaped, not raw. */

@@ -1,0 +1,100 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadSigningKey, publishedKeys, RETIRED_KEYS_FILE, SIGNING_KEY_FILE, type SigningKey } from './keys.js';
+import type { VerificationKey } from './grant.js';
+import { describeCause } from './errors.js';
+
+/**
+ * The token service's view of the key store, kept in memory: the active signing key and the
+ * public keys of the published set (to verify run tokens). Reading files per request would
+ * cost more than signing, so the files are stat'ed at most once a second and re-read only
+ * when one has changed (`oz issuer rotate` replaces them by rename).
+ */
+export interface KeyCache {
+  signingKey(): SigningKey;
+  verificationKey(kid: string): VerificationKey | undefined;
+}
+
+export interface KeyCacheOptions {
+  dataDir: string;
+  now?: () => Date;
+  /** Told when a reload fails; the previous keys stay in use. */
+  onReloadError?: (message: string) => void;
+  checkIntervalMs?: number;
+  /** Copies of the private key to sign with in turn: one per thread of libuv's pool (default 4). */
+  signerCopies?: number;
+}
+
+export function createKeyCache(opts: KeyCacheOptions): KeyCache {
+  const now = opts.now ?? (() => new Date());
+  const interval = opts.checkIntervalMs ?? 1000;
+  const copies = Math.max(1, Math.floor(opts.signerCopies ?? 4));
+  const files = [join(opts.dataDir, SIGNING_KEY_FILE), join(opts.dataDir, RETIRED_KEYS_FILE)];
+  let stamp = '';
+  let checkedAt = -Infinity;
+  let signing: SigningKey | undefined;
+  let signers: SigningKey[] = [];
+  let turn = 0;
+  let verifying = new Map<string, VerificationKey>();
+
+  const fingerprint = () =>
+    files
+      .map((f) => {
+        try {
+          const st = statSync(f);
+          return `${st.ino}:${st.size}:${st.mtimeMs}`;
+        } catch {
+          return '-';
+        }
+      })
+      .join('|');
+
+  const load = () => {
+    const key = loadSigningKey(opts.dataDir, { create: false });
+    const keys = new Map<string, VerificationKey>();
+    for (const jwk of publishedKeys(opts.dataDir, now(), { create: false })) {
+      keys.set(jwk.kid, { key: createPublicKey({ key: jwk, format: 'jwk' }), alg: jwk.alg });
+    }
+    // OpenSSL shares an RSA key's blinding state between threads under a lock, so the pool's
+    // threads signing with one key object wait on each other; copies used in turn spread that.
+    const pem = key.privateKey.export({ type: 'pkcs8', format: 'pem' });
+    signers = [key, ...Array.from({ length: copies - 1 }, () => ({ ...key, privateKey: createPrivateKey(pem) }))];
+    signing = key;
+    verifying = keys;
+  };
+
+  const refresh = (force: boolean) => {
+    const t = Date.now();
+    if (!force && signing && t - checkedAt < interval) return;
+    if (force && t - checkedAt < interval) return;
+    checkedAt = t;
+    const current = fingerprint();
+    if (current === stamp && signing) return;
+    try {
+      load();
+      stamp = current;
+    } catch (e) {
+      // A key store that breaks under a running service keeps the keys it had; the first
+      // load has nothing to fall back on and fails loudly.
+      if (!signing) throw e;
+      opts.onReloadError?.(`oz: cannot reload the signing keys, still using the previous ones: ${describeCause(e)}`);
+    }
+  };
+
+  return {
+    signingKey() {
+      refresh(false);
+      turn = (turn + 1) % signers.length;
+      return signers[turn]!;
+    },
+    verificationKey(kid) {
+      refresh(false);
+      const found = verifying.get(kid);
+      if (found) return found;
+      // A kid we have not seen may be from a rotation in the last second.
+      refresh(true);
+      return verifying.get(kid);
+    },
+  };
+}

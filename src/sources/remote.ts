@@ -1,0 +1,256 @@
+import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import type { Env } from '../context.js';
+import { OzError } from '../errors.js';
+import { decodeJwt } from '../jwt.js';
+import { RUN_EXPIRED_PROBLEM } from '../grant.js';
+import { displayUrl, readRemoteConfig, type RemoteConfig } from './remote-config.js';
+import {
+  MAX_ATTEMPTS,
+  backoffDelayMs,
+  describeHttpFailure,
+  describeNetworkError,
+  isRetryableStatus,
+  parseProblem,
+  parseRetryAfter,
+  type ProblemSummary,
+} from './retry.js';
+import type { IssueRequest, IssuedToken } from './types.js';
+
+/**
+ * The remote token source: a run token in, an identity token out, from the token service.
+ * The run's claims are the grant's; nothing in this environment but the run token and where
+ * to send it has a say. Built to answer within OZ_TOKEN_TIMEOUT whatever the network does,
+ * because Google's libraries kill an executable credential source after 30 s.
+ */
+
+/** A SYN that nobody answers should not eat the whole budget. */
+export const CONNECT_TIMEOUT_MS = 3000;
+/** One attempt's wait for an answer; the overall bound may cut it shorter. */
+export const ATTEMPT_TIMEOUT_MS = 6000;
+const MAX_RESPONSE_BYTES = 64 * 1024;
+const VERSION = typeof __OZ_VERSION__ === 'string' ? __OZ_VERSION__ : 'dev';
+
+let shared: { key: string; dispatcher: Dispatcher } | undefined;
+
+/**
+ * One keep-alive agent per process, so that retries reuse the connection. It is proxied as
+ * curl would be: HTTPS_PROXY / HTTP_PROXY (lower case first) unless NO_PROXY names the host.
+ * Plain-http targets go to the proxy as absolute-URI requests rather than CONNECT tunnels,
+ * which many proxies allow only to port 443.
+ */
+export function dispatcherFor(env: Env): Dispatcher {
+  const httpProxy = env.http_proxy || env.HTTP_PROXY || '';
+  const httpsProxy = env.https_proxy || env.HTTPS_PROXY || '';
+  const noProxy = env.no_proxy || env.NO_PROXY || '';
+  const key = JSON.stringify([httpProxy, httpsProxy, noProxy]);
+  if (shared?.key !== key) {
+    const connect = { timeout: CONNECT_TIMEOUT_MS };
+    shared = {
+      key,
+      dispatcher: new EnvHttpProxyAgent({
+        httpProxy,
+        httpsProxy,
+        noProxy,
+        connect,
+        proxyTls: connect,
+        requestTls: connect,
+        proxyTunnel: false,
+        keepAliveTimeout: 30_000,
+      }),
+    };
+  }
+  return shared.dispatcher;
+}
+
+export interface RemoteDeps {
+  dispatcher?: Dispatcher;
+  random?: () => number;
+  /** Monotonic milliseconds. */
+  clock?: () => number;
+}
+
+type Outcome =
+  | { kind: 'ok'; issued: IssuedToken }
+  /** `reason` is short ("HTTP 503 Service Unavailable"); `what` is the whole sentence. */
+  | { kind: 'retry'; what: string; reason: string; retryAfterMs?: number; cause?: unknown }
+  | { kind: 'fail'; error: OzError };
+
+export async function issueRemote(env: Env, now: Date, req: IssueRequest, deps: RemoteDeps = {}): Promise<IssuedToken> {
+  const config = readRemoteConfig(env);
+  const exp = config.grant.exp;
+  if (typeof exp === 'number' && exp <= now.getTime() / 1000) {
+    // Known without asking: the grant's expiry is the run's deadline.
+    throw new OzError('run_expired', `the run's grant expired at ${new Date(exp * 1000).toISOString()}: no token can be issued for this run (OZ_RUN_TOKEN)`);
+  }
+  return requestToken(config, req, {
+    dispatcher: deps.dispatcher ?? dispatcherFor(env),
+    random: deps.random ?? Math.random,
+    clock: deps.clock ?? monotonicMs,
+  });
+}
+
+function monotonicMs(): number {
+  return Number(process.hrtime.bigint() / 1_000_000n);
+}
+
+/**
+ * Attempts until one succeeds, one is refused for good, MAX_ATTEMPTS have failed, or the
+ * overall bound is reached; the bound also cuts short an attempt or a wait in progress.
+ */
+async function requestToken(config: RemoteConfig, req: IssueRequest, deps: Required<RemoteDeps>): Promise<IssuedToken> {
+  const url = displayUrl(config.tokenUrl);
+  const started = deps.clock();
+  const deadline = started + config.timeoutMs;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), config.timeoutMs);
+  const body = JSON.stringify({ audience: req.audience, duration_seconds: req.requestedSeconds });
+  let attempts = 0;
+  let last: Extract<Outcome, { kind: 'retry' }> | undefined;
+  const spent = () => `${attempts} attempt${attempts === 1 ? '' : 's'} in ${((deps.clock() - started) / 1000).toFixed(1)}s`;
+  const timedOut = () =>
+    new OzError(
+      'remote_unavailable',
+      `the token service at ${url} did not answer within ${config.timeoutMs / 1000}s (OZ_TOKEN_TIMEOUT; ${spent()}${last ? `, last: ${last.reason}` : ''})`,
+      { cause: last?.cause },
+    );
+  try {
+    for (;;) {
+      const remaining = deadline - deps.clock();
+      if (remaining <= 0 || abort.signal.aborted) throw timedOut();
+      attempts++;
+      const outcome = await attemptOnce(config, req, body, deps.dispatcher, abort.signal, Math.min(ATTEMPT_TIMEOUT_MS, remaining));
+      if (outcome.kind === 'ok') return outcome.issued;
+      if (outcome.kind === 'fail') throw outcome.error;
+      const lastBefore = last;
+      last = outcome;
+      if (abort.signal.aborted) {
+        // The attempt was cut off by the bound: its own error says only "aborted".
+        last = lastBefore;
+        throw timedOut();
+      }
+      if (attempts >= MAX_ATTEMPTS) throw new OzError('remote_unavailable', `${outcome.what} (${spent()})`, { cause: outcome.cause });
+      const wait = outcome.retryAfterMs ?? backoffDelayMs(attempts - 1, deps.random);
+      if (deps.clock() + wait >= deadline) {
+        if (outcome.retryAfterMs === undefined) throw timedOut();
+        const after = `it asked to retry after ${Math.ceil(wait / 1000)}s, past the ${config.timeoutMs / 1000}s bound (OZ_TOKEN_TIMEOUT)`;
+        throw new OzError('remote_unavailable', `${outcome.what} (${spent()}; ${after})`, { cause: outcome.cause });
+      }
+      await sleep(wait, abort.signal);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function attemptOnce(
+  config: RemoteConfig,
+  req: IssueRequest,
+  body: string,
+  dispatcher: Dispatcher,
+  signal: AbortSignal,
+  timeoutMs: number,
+): Promise<Outcome> {
+  const url = displayUrl(config.tokenUrl);
+  let status: number;
+  let headers: Record<string, string | string[] | undefined>;
+  let text: string | undefined;
+  try {
+    const res = await request(config.tokenUrl, {
+      method: 'POST',
+      dispatcher,
+      signal,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      headers: {
+        authorization: `Bearer ${config.runToken}`,
+        'content-type': 'application/json',
+        accept: 'application/json, application/problem+json',
+        'user-agent': `oz/${VERSION}`,
+      },
+      body,
+    });
+    status = res.statusCode;
+    headers = res.headers;
+    text = await readLimited(res.body, MAX_RESPONSE_BYTES);
+  } catch (e) {
+    const reason = describeNetworkError(e);
+    return { kind: 'retry', what: `cannot reach the token service at ${url}: ${reason}`, reason, cause: e };
+  }
+  if (text === undefined) {
+    return { kind: 'fail', error: new OzError('remote_unavailable', `the token service at ${url} answered HTTP ${status} with more than ${MAX_RESPONSE_BYTES} bytes`) };
+  }
+  if (status === 200) return parseAnswer(text, req, url);
+  const problem = parseProblem(text, header(headers['content-type']));
+  const failure = describeHttpFailure(status, problem);
+  if (isRetryableStatus(status)) {
+    const what = status === 429 ? `the token service at ${url} is rate limiting this run: ${failure}` : `the token service at ${url} failed: ${failure}`;
+    const retryAfterMs = parseRetryAfter(headers['retry-after'], Date.now());
+    return { kind: 'retry', what, reason: failure, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
+  }
+  return { kind: 'fail', error: refusal(status, problem, failure, url) };
+}
+
+function refusal(status: number, problem: ProblemSummary, failure: string, url: string): OzError {
+  if (status === 401 && problem.type === RUN_EXPIRED_PROBLEM) {
+    return new OzError('run_expired', `the token service at ${url} says the run is over: ${failure}`);
+  }
+  if (status >= 400 && status < 500) {
+    const what = status === 401 ? 'refused the run token' : 'refused the request';
+    return new OzError('remote_denied', `the token service at ${url} ${what}: ${failure}`);
+  }
+  // 1xx/3xx: a redirect is not followed, since it would carry the run token elsewhere.
+  return new OzError('remote_unavailable', `the token service at ${url} answered ${failure}, not a token (is OZ_TOKEN_URL right?)`);
+}
+
+function parseAnswer(text: string, req: IssueRequest, url: string): Outcome {
+  const bad = (why: string) => ({ kind: 'fail' as const, error: new OzError('remote_unavailable', `the token service at ${url} answered with no usable token: ${why}`) });
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return bad('the answer is not JSON');
+  }
+  const { token, expires_at: expiresAt } = (doc ?? {}) as Record<string, unknown>;
+  if (typeof token !== 'string') return bad('no "token" in the answer');
+  const decoded = decodeJwt(token);
+  if (typeof decoded === 'string') return bad(`"token" is not a JWT: ${decoded}`);
+  const claims = decoded.payload;
+  // A token for another audience would be refused by the relying party with a murkier message.
+  if (claims.aud !== req.audience) return bad(`the token's audience is not the one asked for (${JSON.stringify(req.audience)})`);
+  // The token's own exp is what relying parties enforce; expires_at is the service's word for it.
+  const exp = typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : typeof expiresAt === 'string' ? new Date(expiresAt) : undefined;
+  if (exp === undefined || Number.isNaN(exp.getTime())) return bad('the token has no expiry');
+  return { kind: 'ok', issued: { token, expiresAt: exp, claims: { ...claims } } };
+}
+
+function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The body as text, or undefined when it is larger than `limit` bytes. */
+async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

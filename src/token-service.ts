@@ -1,0 +1,225 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { signJwtAsync } from './jwt.js';
+import { MAX_DURATION_SECONDS } from './duration.js';
+import { DEFAULT_TOKEN_SECONDS, IDENTITY_TOKEN_TYPE, MAX_AUDIENCE_LENGTH } from './token.js';
+import { grantedIdentityClaims, grantedLifetime, RUN_EXPIRED_PROBLEM, RUN_TOKEN_AUDIENCE, verifyGrant } from './grant.js';
+import { createKeyCache, type KeyCache } from './key-cache.js';
+import { RateLimiter } from './rate-limit.js';
+import { annotateLog, sendJson, sendProblem, type Route } from './server.js';
+import { quote } from './errors.js';
+
+/**
+ * POST /v1/token: a run token in (Authorization: Bearer), an identity token out, carrying the
+ * grant's claims and the requested audience. Every refusal is RFC 9457 problem+json.
+ *
+ * Per request the service parses the header and body, verifies the run token's signature
+ * with a cached public key and signs on libuv's thread pool with a cached private key: no
+ * file is read and nothing is cached across requests but keys and rate-limit buckets.
+ */
+
+export const MAX_BODY_BYTES = 64 * 1024;
+export const DEFAULT_RATE_LIMIT = 10;
+/** Bursts of this many times the rate: a run starting up asks for a few tokens at once. */
+export const RATE_LIMIT_BURST_FACTOR = 3;
+
+export interface TokenServiceOptions {
+  /** The issuer the service signs as, and that run tokens must name. */
+  issuer: () => string;
+  dataDir: string;
+  now?: () => Date;
+  /** When non-empty, the only audiences tokens are issued for. */
+  allowedAudiences?: readonly string[];
+  /** Requests per second per run grant; 0 turns the limit off. */
+  rateLimit?: number;
+  log?: (line: string) => void;
+  keys?: KeyCache;
+  /** Threads in libuv's pool, where signatures run (UV_THREADPOOL_SIZE, default 4). */
+  signingThreads?: number;
+}
+
+const BEARER_CHALLENGE = 'Bearer realm="oz"';
+const INVALID_TOKEN_CHALLENGE = 'Bearer realm="oz", error="invalid_token"';
+
+export function tokenRoute(opts: TokenServiceOptions): Route {
+  const now = opts.now ?? (() => new Date());
+  const keys = opts.keys ?? createKeyCache({ dataDir: opts.dataDir, now, onReloadError: opts.log, signerCopies: opts.signingThreads ?? 4 });
+  const allowed = opts.allowedAudiences && opts.allowedAudiences.length > 0 ? new Set(opts.allowedAudiences) : undefined;
+  const rate = opts.rateLimit ?? DEFAULT_RATE_LIMIT;
+  const limiter = rate > 0 ? new RateLimiter({ ratePerSecond: rate, burst: Math.max(1, rate * RATE_LIMIT_BURST_FACTOR) }) : undefined;
+  // Fail at start-up, not on the first request, if the key store is unusable.
+  keys.signingKey();
+
+  return {
+    methods: ['POST'],
+    async handle(req: IncomingMessage, res: ServerResponse) {
+      const declared = req.headers['content-length'];
+      if (declared !== undefined && Number(declared) > MAX_BODY_BYTES) return tooLarge(res);
+      if (!isJson(req.headers['content-type'])) {
+        return sendProblem(res, {
+          status: 415,
+          title: 'Unsupported Media Type',
+          detail: 'the request body must be application/json',
+          headers: { accept: 'application/json' },
+        });
+      }
+      const bearer = bearerToken(req.headers.authorization);
+      if (bearer === undefined) {
+        return sendProblem(res, {
+          status: 401,
+          title: 'Unauthorized',
+          detail: 'send the run token (OZ_RUN_TOKEN) as "Authorization: Bearer <run token>"',
+          headers: { 'www-authenticate': BEARER_CHALLENGE },
+        });
+      }
+      const at = now();
+      const verdict = verifyGrant(bearer, { issuer: opts.issuer(), now: at, keyFor: (kid) => keys.verificationKey(kid) });
+      if (!verdict.ok) {
+        return sendProblem(res, {
+          status: 401,
+          title: 'Unauthorized',
+          detail: verdict.reason,
+          ...(verdict.expired ? { type: RUN_EXPIRED_PROBLEM } : {}),
+          headers: { 'www-authenticate': INVALID_TOKEN_CHALLENGE },
+        });
+      }
+      const grant = verdict.claims;
+      const runLabel = `run_id=${logValue(grant.run_id)}`;
+      annotateLog(res, runLabel);
+      if (limiter) {
+        const d = limiter.take(grant.jti, at.getTime());
+        if (!d.ok) {
+          return sendProblem(res, {
+            status: 429,
+            title: 'Too Many Requests',
+            detail: `this run asks for tokens faster than ${rate} a second`,
+            headers: { 'retry-after': String(d.retryAfterSeconds) },
+          });
+        }
+      }
+      const body = await readBody(req, MAX_BODY_BYTES);
+      if (body === undefined) return tooLarge(res);
+      const parsed = parseTokenRequest(body);
+      if (typeof parsed === 'string') return sendProblem(res, { status: 400, title: 'Bad Request', detail: parsed });
+      if (allowed && !allowed.has(parsed.audience)) {
+        return sendProblem(res, { status: 403, title: 'Forbidden', detail: `audience ${quote(parsed.audience)} is not in this token service's allow-list` });
+      }
+      annotateLog(res, `${runLabel} aud=${logValue(parsed.audience)}`);
+      const signedAt = now();
+      const lifetime = grantedLifetime(parsed.durationSeconds, grant, signedAt);
+      if (lifetime < 1) {
+        return sendProblem(res, {
+          status: 401,
+          title: 'Unauthorized',
+          type: RUN_EXPIRED_PROBLEM,
+          detail: `the run's grant expired at ${new Date(grant.exp * 1000).toISOString()}: no token can be issued for this run`,
+          headers: { 'www-authenticate': INVALID_TOKEN_CHALLENGE },
+        });
+      }
+      const key = keys.signingKey();
+      const claims = grantedIdentityClaims(grant, { issuer: opts.issuer(), audience: parsed.audience, lifetimeSeconds: lifetime, now: signedAt });
+      const token = await signJwtAsync({ alg: key.alg, kid: key.kid, typ: IDENTITY_TOKEN_TYPE }, claims, key.privateKey);
+      sendJson(res, 200, { token, expires_at: new Date(claims.exp * 1000).toISOString() }, { 'cache-control': 'no-store' });
+    },
+  };
+}
+
+/** A value for the access log, quoted; plain printable ASCII skips quote()'s escaping work. */
+function logValue(v: string): string {
+  return v.length <= 64 && /^[\x20-\x7e]*$/.test(v) ? JSON.stringify(v) : quote(v, 64);
+}
+
+function tooLarge(res: ServerResponse): void {
+  // The rest of an oversized body is not worth reading: answer, then close the connection.
+  sendProblem(res, {
+    status: 413,
+    title: 'Content Too Large',
+    detail: `the request body is larger than ${MAX_BODY_BYTES} bytes`,
+    headers: { connection: 'close' },
+  });
+}
+
+function isJson(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  const semi = contentType.indexOf(';');
+  return (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase() === 'application/json';
+}
+
+/** The credentials of an `Authorization: Bearer` header (RFC 6750), or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const m = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
+  return m ? m[1] : undefined;
+}
+
+/** The body, or undefined once it exceeds `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        req.pause();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      reject(e);
+    };
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+export interface TokenRequest {
+  audience: string;
+  durationSeconds: number;
+}
+
+/** The JSON body `{"audience": "...", "duration_seconds": N}`, or why it is not acceptable. */
+export function parseTokenRequest(body: Buffer): TokenRequest | string {
+  if (body.length === 0) return 'the request body is empty: send {"audience": "...", "duration_seconds": N}';
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch {
+    return 'the request body is not valid JSON';
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'the request body must be a JSON object';
+  const { audience, duration_seconds: duration } = value as Record<string, unknown>;
+  const audienceProblem = checkAudience(audience);
+  if (audienceProblem) return audienceProblem;
+  let durationSeconds = DEFAULT_TOKEN_SECONDS;
+  if (duration !== undefined) {
+    if (typeof duration !== 'number' || !Number.isSafeInteger(duration) || duration < 1 || duration > MAX_DURATION_SECONDS) {
+      return `"duration_seconds" must be a whole number of seconds from 1 to ${MAX_DURATION_SECONDS}`;
+    }
+    durationSeconds = duration;
+  }
+  return { audience: audience as string, durationSeconds };
+}
+
+function checkAudience(audience: unknown): string | undefined {
+  if (audience === undefined) return 'missing "audience": the "aud" the relying party expects';
+  if (typeof audience !== 'string') return '"audience" must be a string';
+  if (audience.trim() === '') return '"audience" is empty';
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(audience)) return `"audience" ${quote(audience)} contains control characters`;
+  if (audience !== audience.trim()) return `"audience" ${quote(audience)} has leading or trailing whitespace`;
+  if (audience.length > MAX_AUDIENCE_LENGTH) return `"audience" is ${audience.length} characters long, more than ${MAX_AUDIENCE_LENGTH}`;
+  if (audience === RUN_TOKEN_AUDIENCE) return `"audience" ${quote(audience)} is reserved for run tokens`;
+  return undefined;
+}
