@@ -1,5 +1,5 @@
 import { defineConfig, type Options } from 'tsup';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 
 const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 
@@ -18,7 +18,6 @@ const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { versio
  *                       else: other commands, --help, arguments that need commander's messages.
  *   dist/vendor/*.cjs   undici and chalk, one CommonJS file each, shared by both builds and
  *                       loaded only when used (the remote token source; colour on a terminal).
- *   dist/cli.js         `import` of dist/cli.cjs, for a bin that imports ../dist/cli.js.
  *
  * The hand-over: in the hot build, main.ts's `import('./program.js')` is replaced with a
  * module that imports dist/main.js, which runs main.ts again from the start, in a world of
@@ -111,7 +110,6 @@ export default defineConfig([
     shims: true,
     esbuildPlugins: [handOverPlugin, vendorPlugin],
     async onSuccess() {
-      writeFileSync('dist/cli.js', "import { createRequire } from 'node:module';\ncreateRequire(import.meta.url)('./cli.cjs');\n");
       // Every KB of this file is compiled on every refresh (about 20 µs per KB here). If
       // commander or jose shows up, main.ts stopped importing './program.js' by that name.
       const hot = readFileSync('dist/cli.cjs', 'utf8');

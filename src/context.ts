@@ -35,9 +35,10 @@ export interface RunLimits {
   maxRunSeconds: Sourced<number>;
 }
 
+/** Facts of the machine, asked for only when a local default needs them. */
 export interface LocalFacts {
-  username: string;
-  hostname: string;
+  username(): string;
+  hostname(): string;
 }
 
 /** An empty variable counts as unset: platforms often export every name, some blank. */
@@ -46,9 +47,9 @@ function envValue(env: Env, name: string): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
-function sourced<T>(env: Env, variable: string, parse: (v: string) => T, fallback: T): Sourced<T> {
+function sourced<T>(env: Env, variable: string, parse: (v: string) => T, fallback: () => T): Sourced<T> {
   const raw = envValue(env, variable);
-  return raw === undefined ? { value: fallback, source: 'default', variable } : { value: parse(raw), source: 'env', variable };
+  return raw === undefined ? { value: fallback(), source: 'default', variable } : { value: parse(raw), source: 'env', variable };
 }
 
 export function parseTeams(text: string): string[] {
@@ -65,14 +66,14 @@ export function parseTeams(text: string): string[] {
 export function readRunIdentity(env: Env, local: LocalFacts): RunIdentity {
   const id = (s: string) => s;
   return {
-    runId: sourced(env, 'OZ_RUN_ID', id, `local-${local.hostname}`),
-    subject: sourced(env, 'OZ_SUBJECT', id, `local:${local.username}`),
-    email: sourced<string | undefined>(env, 'OZ_EMAIL', id, undefined),
-    teams: sourced(env, 'OZ_TEAMS', parseTeams, ['local']),
-    environment: sourced(env, 'OZ_ENVIRONMENT_ID', id, 'local'),
-    agentName: sourced(env, 'OZ_AGENT_NAME', id, 'local'),
-    skillSpec: sourced(env, 'OZ_SKILL_SPEC', id, 'local'),
-    host: sourced(env, 'OZ_HOST', id, local.hostname),
+    runId: sourced(env, 'OZ_RUN_ID', id, () => `local-${local.hostname()}`),
+    subject: sourced(env, 'OZ_SUBJECT', id, () => `local:${local.username()}`),
+    email: sourced<string | undefined>(env, 'OZ_EMAIL', id, () => undefined),
+    teams: sourced(env, 'OZ_TEAMS', parseTeams, () => ['local']),
+    environment: sourced(env, 'OZ_ENVIRONMENT_ID', id, () => 'local'),
+    agentName: sourced(env, 'OZ_AGENT_NAME', id, () => 'local'),
+    skillSpec: sourced(env, 'OZ_SKILL_SPEC', id, () => 'local'),
+    host: sourced(env, 'OZ_HOST', id, () => local.hostname()),
   };
 }
 
@@ -96,7 +97,7 @@ export function readRunLimits(env: Env): RunLimits {
       }
       return d;
     },
-    undefined,
+    () => undefined,
   );
   const maxRunSeconds = sourced(
     env,
@@ -106,7 +107,7 @@ export function readRunLimits(env: Env): RunLimits {
       if (typeof r === 'string') throw new OzError('config', `invalid OZ_MAX_RUN_DURATION ${quote(raw)}: ${r}`);
       return r;
     },
-    DEFAULT_MAX_RUN_SECONDS,
+    () => DEFAULT_MAX_RUN_SECONDS,
   );
   return { deadline, maxRunSeconds };
 }

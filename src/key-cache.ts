@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadSigningKey, publishedKeys, RETIRED_KEYS_FILE, SIGNING_KEY_FILE, type SigningKey } from './keys.js';
@@ -14,6 +14,8 @@ import { describeCause } from './errors.js';
 export interface KeyCache {
   signingKey(): SigningKey;
   verificationKey(kid: string): VerificationKey | undefined;
+  /** Changes whenever the keys are reloaded, so that what was verified with them can be dropped. */
+  version(): number;
 }
 
 export interface KeyCacheOptions {
@@ -22,20 +24,16 @@ export interface KeyCacheOptions {
   /** Told when a reload fails; the previous keys stay in use. */
   onReloadError?: (message: string) => void;
   checkIntervalMs?: number;
-  /** Copies of the private key to sign with in turn: one per thread of libuv's pool (default 4). */
-  signerCopies?: number;
 }
 
 export function createKeyCache(opts: KeyCacheOptions): KeyCache {
   const now = opts.now ?? (() => new Date());
   const interval = opts.checkIntervalMs ?? 1000;
-  const copies = Math.max(1, Math.floor(opts.signerCopies ?? 4));
   const files = [join(opts.dataDir, SIGNING_KEY_FILE), join(opts.dataDir, RETIRED_KEYS_FILE)];
   let stamp = '';
   let checkedAt = -Infinity;
   let signing: SigningKey | undefined;
-  let signers: SigningKey[] = [];
-  let turn = 0;
+  let loads = 0;
   let verifying = new Map<string, VerificationKey>();
 
   const fingerprint = () =>
@@ -56,12 +54,9 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
     for (const jwk of publishedKeys(opts.dataDir, now(), { create: false })) {
       keys.set(jwk.kid, { key: createPublicKey({ key: jwk, format: 'jwk' }), alg: jwk.alg });
     }
-    // OpenSSL shares an RSA key's blinding state between threads under a lock, so the pool's
-    // threads signing with one key object wait on each other; copies used in turn spread that.
-    const pem = key.privateKey.export({ type: 'pkcs8', format: 'pem' });
-    signers = [key, ...Array.from({ length: copies - 1 }, () => ({ ...key, privateKey: createPrivateKey(pem) }))];
     signing = key;
     verifying = keys;
+    loads++;
   };
 
   const refresh = (force: boolean) => {
@@ -85,8 +80,7 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
   return {
     signingKey() {
       refresh(false);
-      turn = (turn + 1) % signers.length;
-      return signers[turn]!;
+      return signing!;
     },
     verificationKey(kid) {
       refresh(false);
@@ -95,6 +89,10 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
       // A kid we have not seen may be from a rotation in the last second.
       refresh(true);
       return verifying.get(kid);
+    },
+    version() {
+      refresh(false);
+      return loads;
     },
   };
 }

@@ -1,5 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OzError, describeCause, quote } from './errors.js';
 import { SIGNING_ALGS, type SigningAlg } from './jwt.js';
@@ -153,8 +153,9 @@ export function loadSigningKey(dataDir: string, opts: LoadOptions = {}): Signing
     assertPrivateDir(dataDir, DATA_DIR_CHECK);
     dirChecked = true;
   } catch (e) {
-    // A missing directory is the first use; anything else about it is a refusal.
-    if (!(e instanceof OzError) || !isMissing(dataDir)) throw e;
+    // A missing directory is the first use; anything else about it is a refusal. Judged by
+    // the error itself: another process may create the directory a moment later.
+    if (!(e instanceof OzError) || (e.cause as NodeJS.ErrnoException | undefined)?.code !== 'ENOENT') throw e;
   }
   const existing = dirChecked ? readStoredKey(path) : undefined;
   if (existing) return existing;
@@ -172,15 +173,6 @@ export function loadSigningKey(dataDir: string, opts: LoadOptions = {}): Signing
   const key = readStoredKey(path);
   if (!key) throw new OzError('config', `signing key ${quote(path)} vanished while it was being created`);
   return key;
-}
-
-function isMissing(path: string): boolean {
-  try {
-    statSync(path);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT';
-  }
 }
 
 function readRetired(dataDir: string): RetiredKey[] {

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { signJwtAsync } from './jwt.js';
 import { MAX_DURATION_SECONDS } from './duration.js';
 import { DEFAULT_TOKEN_SECONDS, IDENTITY_TOKEN_TYPE, MAX_AUDIENCE_LENGTH } from './token.js';
-import { grantedIdentityClaims, grantedLifetime, RUN_EXPIRED_PROBLEM, RUN_TOKEN_AUDIENCE, verifyGrant } from './grant.js';
+import { grantedIdentityClaims, grantedLifetime, RUN_EXPIRED_PROBLEM, RUN_TOKEN_AUDIENCE, verifyGrant, type GrantClaims, type GrantVerdict } from './grant.js';
 import { createKeyCache, type KeyCache } from './key-cache.js';
 import { RateLimiter } from './rate-limit.js';
 import { annotateLog, sendJson, sendProblem, type Route } from './server.js';
@@ -33,8 +33,36 @@ export interface TokenServiceOptions {
   rateLimit?: number;
   log?: (line: string) => void;
   keys?: KeyCache;
-  /** Threads in libuv's pool, where signatures run (UV_THREADPOOL_SIZE, default 4). */
-  signingThreads?: number;
+}
+
+/** Verified run tokens remembered at most; past it the memory starts over. */
+const MAX_VERIFIED_GRANTS = 10_000;
+
+/**
+ * verifyGrant, remembering run tokens that verified by their exact text: a run asks for many
+ * tokens with one grant, and checking its signature again each time is a good part of a
+ * request's work. Expiry is checked on every use, and the memory is dropped whenever the keys
+ * are reloaded. It holds the callers' credentials, never a token it issued.
+ */
+function grantVerifier(keys: KeyCache, issuer: () => string): (bearer: string, now: Date) => GrantVerdict {
+  let verified = new Map<string, GrantClaims>();
+  let version = -1;
+  return (bearer, now) => {
+    const v = keys.version();
+    if (v !== version) {
+      verified = new Map();
+      version = v;
+    }
+    const known = verified.get(bearer);
+    if (known && Math.floor(now.getTime() / 1000) < known.exp) return { ok: true, claims: known };
+    verified.delete(bearer);
+    const verdict = verifyGrant(bearer, { issuer: issuer(), now, keyFor: (kid) => keys.verificationKey(kid) });
+    if (verdict.ok) {
+      if (verified.size >= MAX_VERIFIED_GRANTS) verified = new Map();
+      verified.set(bearer, verdict.claims);
+    }
+    return verdict;
+  };
 }
 
 const BEARER_CHALLENGE = 'Bearer realm="oz"';
@@ -42,7 +70,8 @@ const INVALID_TOKEN_CHALLENGE = 'Bearer realm="oz", error="invalid_token"';
 
 export function tokenRoute(opts: TokenServiceOptions): Route {
   const now = opts.now ?? (() => new Date());
-  const keys = opts.keys ?? createKeyCache({ dataDir: opts.dataDir, now, onReloadError: opts.log, signerCopies: opts.signingThreads ?? 4 });
+  const keys = opts.keys ?? createKeyCache({ dataDir: opts.dataDir, now, onReloadError: opts.log });
+  const verify = grantVerifier(keys, opts.issuer);
   const allowed = opts.allowedAudiences && opts.allowedAudiences.length > 0 ? new Set(opts.allowedAudiences) : undefined;
   const rate = opts.rateLimit ?? DEFAULT_RATE_LIMIT;
   const limiter = rate > 0 ? new RateLimiter({ ratePerSecond: rate, burst: Math.max(1, rate * RATE_LIMIT_BURST_FACTOR) }) : undefined;
@@ -72,7 +101,7 @@ export function tokenRoute(opts: TokenServiceOptions): Route {
         });
       }
       const at = now();
-      const verdict = verifyGrant(bearer, { issuer: opts.issuer(), now: at, keyFor: (kid) => keys.verificationKey(kid) });
+      const verdict = verify(bearer, at);
       if (!verdict.ok) {
         return sendProblem(res, {
           status: 401,

@@ -1,10 +1,9 @@
-import type { ParseArgsConfig } from 'node:util';
 import { SHELL_KINDS } from '../shell.js';
 
 /**
  * Flags of the commands that Google's libraries and shell init scripts run on every refresh.
  * Declared once: commander renders them in --help and rejects bad ones with its own messages,
- * while the fast path parses them with node:util's parseArgs without loading commander.
+ * while the fast path parses them itself (see parseFlags) without loading commander.
  */
 export interface FlagSpec {
   name: string;
@@ -12,7 +11,6 @@ export interface FlagSpec {
   flags: string;
   help: string;
   choices?: readonly string[];
-  boolean?: boolean;
 }
 
 export const FORMATS = ['jwt', 'json', 'gcp'] as const;
@@ -24,8 +22,25 @@ export const ISSUE_TOKEN_FLAGS: readonly FlagSpec[] = [
   { name: 'format', flags: '--format <format>', help: 'output: jwt, json, or gcp (the executable-sourced credential response)', choices: FORMATS },
 ];
 
-export function parseArgsOptions(specs: readonly FlagSpec[]): NonNullable<ParseArgsConfig['options']> {
-  return Object.fromEntries(specs.map((s) => [s.name, { type: s.boolean ? 'boolean' : 'string' } as const]));
+/**
+ * `--name value` and `--name=value` for the given flags, the last one winning; undefined for
+ * anything else (an unknown flag, a positional argument, a missing value or one that starts
+ * with a dash), which the caller hands to commander for its full handling and messages.
+ * node:util's parseArgs would do, but loading it costs more than this.
+ */
+export function parseFlags(args: readonly string[], specs: readonly FlagSpec[]): Record<string, string> | undefined {
+  const values: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith('--')) return undefined;
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    if (!specs.some((s) => s.name === name)) return undefined;
+    const value = eq === -1 ? args[++i] : arg.slice(eq + 1);
+    if (value === undefined || (eq === -1 && value.startsWith('-'))) return undefined;
+    values[name] = value;
+  }
+  return values;
 }
 
 /** True when the arguments ask for the gcp format, in either spelling, before any parsing. */

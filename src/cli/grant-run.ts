@@ -86,13 +86,13 @@ export function grantDeadline(opts: Pick<GrantRunOptions, 'maxDuration' | 'deadl
   return deadline;
 }
 
-export function grantRunCommand(opts: GrantRunOptions, env: NodeJS.ProcessEnv = process.env): void {
+export async function grantRunCommand(opts: GrantRunOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const now = new Date();
   const run = runClaimsFromFlags(opts);
   const deadline = grantDeadline(opts, now);
   const issuer = issuerUrl(opts.issuer);
   const alg = env.OZ_SIGNING_ALG ? parseAlg(env.OZ_SIGNING_ALG, 'config') : undefined;
-  const key = loadSigningKey(dataDir(env, process.cwd()), { alg });
+  const key = loadSigningKey(await dataDir(env, process.cwd()), { alg });
   const claims = grantClaims({ issuer, run, deadline, now });
   const token = mintGrant(claims, key);
   if (opts.json) {

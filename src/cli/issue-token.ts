@@ -1,11 +1,10 @@
-import { parseArgs } from 'node:util';
 import { OzError, quote } from '../errors.js';
 import { parseDurationOrThrow } from '../duration.js';
 import { DEFAULT_TOKEN_SECONDS, validateAudience } from '../token.js';
 import { gcpTokenAudienceClaim } from '../gcp.js';
 import { writeFileAtomic } from '../securefile.js';
 import { issueToken, type IssuedToken } from '../sources/index.js';
-import { FORMATS, ISSUE_TOKEN_FLAGS, parseArgsOptions, type TokenFormat } from './flags.js';
+import { FORMATS, ISSUE_TOKEN_FLAGS, parseFlags, type TokenFormat } from './flags.js';
 import { fail, failureOf, out } from './output.js';
 
 export interface IssueTokenOptions {
@@ -23,14 +22,10 @@ const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
  * that commander reports them with its usual messages.
  */
 export async function runFast(args: string[], gcpMode: boolean): Promise<boolean> {
-  let values: IssueTokenOptions;
-  try {
-    ({ values } = parseArgs({ args, options: parseArgsOptions(ISSUE_TOKEN_FLAGS), strict: true, allowPositionals: false }) as {
-      values: IssueTokenOptions;
-    });
-  } catch (e) {
+  const values = parseFlags(args, ISSUE_TOKEN_FLAGS);
+  if (values === undefined) {
     if (!gcpMode) return false;
-    writeGcpFailure(new OzError('usage', `bad arguments: ${(e as Error).message}`));
+    writeGcpFailure(new OzError('usage', `bad arguments ${quote(args.join(' '))}: see \`oz federate issue-token --help\``));
     return true;
   }
   await issueTokenCommand(values);

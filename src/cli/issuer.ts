@@ -21,8 +21,8 @@ export function issuerUrl(flag: string | undefined): string {
   return flag === undefined ? readIssuerUrl(env) : normaliseIssuerUrl(flag, 'usage', '--issuer');
 }
 
-export function initCommand(opts: { alg?: string; json?: boolean }): void {
-  const d = dir();
+export async function initCommand(opts: { alg?: string; json?: boolean }): Promise<void> {
+  const d = await dir();
   const existed = existsSync(join(d, SIGNING_KEY_FILE));
   const key = loadSigningKey(d, { alg: defaultAlg(opts.alg) });
   if (existed && opts.alg && opts.alg !== key.alg) {
@@ -32,18 +32,18 @@ export function initCommand(opts: { alg?: string; json?: boolean }): void {
   out(`${existed ? 'Signing key already present' : 'Created signing key'}: kid ${key.kid} (${key.alg}) in ${d}\n`);
 }
 
-export function rotateCommand(opts: { alg?: string; json?: boolean }): void {
-  const r = rotateSigningKey(dir(), new Date(), opts.alg ? parseAlg(opts.alg, 'usage') : undefined);
+export async function rotateCommand(opts: { alg?: string; json?: boolean }): Promise<void> {
+  const r = rotateSigningKey(await dir(), new Date(), opts.alg ? parseAlg(opts.alg, 'usage') : undefined);
   if (opts.json) return json(r);
   out(`New signing key: kid ${r.current.kid} (${r.current.alg})\n`);
   out(`Old key ${r.previous.kid} stays in the JWKS until ${r.previous.keepUntil}\n`);
 }
 
-export function jwksCommand(): void {
-  json(jwksDocument(publishedKeys(dir(), new Date())));
+export async function jwksCommand(): Promise<void> {
+  json(jwksDocument(publishedKeys(await dir(), new Date())));
 }
 
-export function discoveryCommand(opts: { issuer?: string }): void {
+export async function discoveryCommand(opts: { issuer?: string }): Promise<void> {
   json(discoveryDocument(issuerUrl(opts.issuer)));
 }
 
@@ -52,12 +52,12 @@ export function discoveryCommand(opts: { issuer?: string }): void {
  * `${issuer}/.well-known/openid-configuration` and the JWKS it names over public https.
  * They are public documents, so they are written world-readable.
  */
-export function publishCommand(opts: { out: string; issuer?: string }): void {
+export async function publishCommand(opts: { out: string; issuer?: string }): Promise<void> {
   const issuer = issuerUrl(opts.issuer);
   const root = resolve(opts.out);
   const files: [string, unknown][] = [
     [DISCOVERY_PATH, discoveryDocument(issuer)],
-    [JWKS_PATH, jwksDocument(publishedKeys(dir(), new Date()))],
+    [JWKS_PATH, jwksDocument(publishedKeys(await dir(), new Date()))],
   ];
   for (const [rel, doc] of files) {
     const path = join(root, rel);

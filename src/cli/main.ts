@@ -9,6 +9,12 @@ import { silenceStderr, fail } from './output.js';
 const argv = process.argv.slice(2);
 const wantsHelp = argv.some((a) => a === '--help' || a === '-h');
 
+// A reader that stops early (`oz --help | head`) ends our output, not in a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  void fail(e);
+});
+
 async function main(): Promise<void> {
   if (argv[0] === 'federate' && argv[1] === 'issue-token' && !wantsHelp) {
     const gcpMode = wantsGcpFormat(argv);

@@ -16,8 +16,22 @@ export function silenceStderr(): void {
   stderrSilenced = true;
   process.removeAllListeners('warning');
   process.on('warning', () => {});
-  process.stderr.write = (() => true) as typeof process.stderr.write;
+  // Replacing the getter, not the stream's write(): touching process.stderr would open the
+  // stream (and load node:net when it is a pipe) only to silence it.
+  Object.defineProperty(process, 'stderr', { configurable: true, enumerable: true, get: () => discard });
 }
+
+const discard = {
+  isTTY: false,
+  write: () => true,
+  end() {},
+  on() {
+    return this;
+  },
+  once() {
+    return this;
+  },
+} as unknown as NodeJS.WriteStream;
 
 export function note(text: string): void {
   if (!stderrSilenced) process.stderr.write(`${text}\n`);

@@ -1,9 +1,8 @@
-import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { OzError, quote } from '../errors.js';
 import { cleanup, prepare, PREPARED_VARIABLES, type PrepareFlags } from '../prepare.js';
 import { renderEnv, unsetEnv, SHELL_KINDS, type ShellKind } from '../shell.js';
-import { CLEANUP_FLAGS, PREPARE_FLAGS, parseArgsOptions } from './flags.js';
+import { PREPARE_FLAGS, parseFlags } from './flags.js';
 import { fail, note, out } from './output.js';
 
 export type PrepareOptions = PrepareFlags & { shell?: string };
@@ -12,14 +11,8 @@ const camel = (s: string) => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpper
 
 /** Parse without commander, as issue-token does; false sends odd arguments to commander. */
 export async function runFast(args: string[]): Promise<boolean> {
-  let values: Record<string, string | undefined>;
-  try {
-    ({ values } = parseArgs({ args, options: parseArgsOptions(PREPARE_FLAGS), strict: true, allowPositionals: false }) as {
-      values: Record<string, string | undefined>;
-    });
-  } catch {
-    return false;
-  }
+  const values = parseFlags(args, PREPARE_FLAGS);
+  if (values === undefined) return false;
   await prepareCommand(Object.fromEntries(Object.entries(values).map(([k, v]) => [camel(k), v])) as PrepareOptions);
   return true;
 }

@@ -133,7 +133,7 @@ export function buildProgram(): Command {
     .action(
       action(async (opts: { alg?: string; json?: boolean }) => {
         const { initCommand } = await import('./issuer.js');
-        initCommand(opts);
+        await initCommand(opts);
       }),
     );
 
@@ -146,7 +146,7 @@ export function buildProgram(): Command {
     .action(
       action(async (opts: { alg?: string; json?: boolean }) => {
         const { rotateCommand } = await import('./issuer.js');
-        rotateCommand(opts);
+        await rotateCommand(opts);
       }),
     );
 
@@ -157,7 +157,7 @@ export function buildProgram(): Command {
     .action(
       action(async () => {
         const { jwksCommand } = await import('./issuer.js');
-        jwksCommand();
+        await jwksCommand();
       }),
     );
 
@@ -169,7 +169,7 @@ export function buildProgram(): Command {
     .action(
       action(async (opts: { issuer?: string }) => {
         const { discoveryCommand } = await import('./issuer.js');
-        discoveryCommand(opts);
+        await discoveryCommand(opts);
       }),
     );
 
@@ -182,7 +182,7 @@ export function buildProgram(): Command {
     .action(
       action(async (opts: { out: string; issuer?: string }) => {
         const { publishCommand } = await import('./issuer.js');
-        publishCommand(opts);
+        await publishCommand(opts);
       }),
     );
 
@@ -235,7 +235,7 @@ export function buildProgram(): Command {
     .action(
       action(async (opts: import('./grant-run.js').GrantRunOptions) => {
         const { grantRunCommand } = await import('./grant-run.js');
-        grantRunCommand(opts);
+        await grantRunCommand(opts);
       }),
     );
 

@@ -79,7 +79,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   const requestTimeoutMs = parseRequestTimeout(opts.requestTimeout);
   const rateLimit = parseRateLimit(opts.rateLimit, process.env);
   const allowed = allowedAudiences(opts.allowAudience, process.env);
-  const dir = dataDir(process.env, process.cwd());
+  const dir = await dataDir(process.env, process.cwd());
   // Create (or check) the key before listening, so a broken key store fails at start-up.
   loadSigningKey(dir);
   const explicitIssuer = opts.issuer !== undefined || (process.env.OZ_ISSUER_URL ?? '') !== '';
@@ -92,7 +92,6 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       allowedAudiences: allowed,
       rateLimit,
       log,
-      signingThreads: Number(process.env.UV_THREADPOOL_SIZE) || 4,
     }),
   };
   const server = createIssuerServer({ get issuer() { return issuer; }, dataDir: dir, log, routes, requestTimeoutMs });

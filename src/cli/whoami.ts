@@ -20,7 +20,7 @@ const CLAIM_OF: Record<keyof RunIdentity, string> = {
 export async function whoamiCommand(opts: { json?: boolean }, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   if (runTokenOf(env) !== undefined) return remoteWhoami(opts, env);
   const now = new Date();
-  const identity = readRunIdentity(env, localFacts());
+  const identity = readRunIdentity(env, localFacts);
   const limits = readRunLimits(env);
   const left = secondsLeft(limits, now);
   const issuer = readIssuerUrl(env);
@@ -33,7 +33,7 @@ export async function whoamiCommand(opts: { json?: boolean }, env: NodeJS.Proces
   const summary = {
     token_source: 'embedded',
     issuer,
-    data_dir: dataDir(env, process.cwd()),
+    data_dir: await dataDir(env, process.cwd()),
     claims,
     deadline: limits.deadline.value?.toISOString() ?? null,
     max_run_duration_seconds: limits.maxRunSeconds.value,

@@ -5,7 +5,7 @@ import { readRunIdentity, readRunLimits, parseDeadline } from '../../src/context
 import { OzError } from '../../src/errors.js';
 
 const now = new Date('2026-06-01T12:00:00Z');
-const local = { username: 'alice', hostname: 'box' };
+const local = { username: () => 'alice', hostname: () => 'box' };
 
 
 describe('computeLifetime', () => {
