@@ -1,4 +1,6 @@
 import { describe, expect, it, beforeEach } from 'vitest';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { oz, run, OZ_BIN, scrubbedEnv, tempDir } from '../helpers/oz.js';
 import { colourLevel } from '../../src/cli/colour.js';
 import pkg from '../../package.json' with { type: 'json' };
@@ -119,5 +121,37 @@ describe('oz federate whoami', () => {
     const r = await oz(['federate', 'whoami'], { env: { ...env, OZ_SUBJECT: 'a\u001b[2Jb' } });
     expect(r.stdout).toContain('"a\\u001b[2Jb"');
     expect(r.stdout).not.toContain('\u001b[2J');
+  });
+});
+
+describe('bin/oz and the code cache', () => {
+  // A copy of bin/ and dist/ to break in different ways.
+  async function copyOfOz(): Promise<string> {
+    const root = join(tempDir('oz-copy-'), 'oz');
+    cpSync(resolve(OZ_BIN, '../../bin'), join(root, 'bin'), { recursive: true });
+    cpSync(resolve(OZ_BIN, '../../dist'), join(root, 'dist'), { recursive: true });
+    return root;
+  }
+
+  it.each([
+    ['no cache', (cache: string) => rmSync(cache)],
+    ['a cache from another build', (cache: string) => writeFileSync(cache, '\n//# oz-build 0000\ngarbage')],
+    [
+      'a corrupt cache for this build',
+      (cache: string) => {
+        const bytes = readFileSync(cache);
+        const header = bytes.indexOf('\n', 2) + 1;
+        writeFileSync(cache, Buffer.concat([bytes.subarray(0, header), Buffer.from('not V8 code at all')]));
+      },
+    ],
+  ])('still works with %s', async (_n, breakIt) => {
+    const root = await copyOfOz();
+    breakIt(join(root, 'dist', 'cli.cjs.v8cache'));
+    const r = await run(join(root, 'bin', 'oz'), ['federate', 'issue-token', '--audience', 'a', '--format', 'json'], { env });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).claims.aud).toBe('a');
+    const help = await run(join(root, 'bin', 'oz'), ['issuer', 'jwks'], { env });
+    expect(help.code).toBe(0);
   });
 });
