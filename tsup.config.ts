@@ -152,7 +152,7 @@ export default defineConfig([
   },
   {
     ...common,
-    entry: { [VENDOR.undici]: 'node_modules/undici/index.js', [VENDOR.chalk]: 'node_modules/chalk/source/index.js' },
+    entry: { [VENDOR.undici]: 'src/vendor/undici.cjs', [VENDOR.chalk]: 'node_modules/chalk/source/index.js' },
     format: ['cjs'],
     outExtension: () => ({ js: '.cjs' }),
     splitting: false,

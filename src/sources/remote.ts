@@ -1,4 +1,4 @@
-import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import type { Env } from '../context.js';
 import { OzError } from '../errors.js';
 import { decodeJwt } from '../jwt.js';
@@ -155,9 +155,11 @@ async function attemptOnce(
   let headers: Record<string, string | string[] | undefined>;
   let text: string | undefined;
   try {
-    const res = await request(config.tokenUrl, {
+    const target = new URL(config.tokenUrl);
+    const res = await dispatcher.request({
+      origin: target.origin,
+      path: `${target.pathname}${target.search}`,
       method: 'POST',
-      dispatcher,
       signal,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
