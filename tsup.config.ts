@@ -9,7 +9,7 @@ const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { versio
 
 /*
  * Start-up is what users feel (Google's libraries and shell init scripts run oz on every
- * refresh), so dist/ holds two builds of src/cli/main.ts; bench/README.md has the figures.
+ * refresh), so dist/ holds two builds of src/cli/main.ts; the README's Performance section has the figures.
  *
  *   dist/cli.cjs        the hot path, one CommonJS file: `federate issue-token` and
  *                       `federate prepare` on either token source. CommonJS because Node 20's

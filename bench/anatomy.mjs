@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Where the start-up time of `oz federate issue-token` goes, beside the floor: which of Node's
 // built-in modules and which files each loads, and a CPU profile (node --cpu-prof, averaged
-// over several runs) grouped by kind of work. An analysis aid for bench/README.md; it times
+// over several runs) grouped by kind of work. An analysis aid for the README's Performance section; it times
 // nothing that bench/run.mjs reports (a profiled run is slower than a plain one).
 //
 //   node bench/anatomy.mjs [--runs 15] [--oz PATH] [--format gcp]

@@ -3,7 +3,7 @@
 // same job with nothing but Node's built-in modules. Figures are medians of runs interleaved
 // with the floor's (A B, B A, …; hyperfine times each run), on this machine, in one
 // environment; targets are ratios to the floor. Benchmarks report; nothing here is a test,
-// and no target fails the exit status (only a broken run does). bench/README.md explains.
+// and no target fails the exit status (only a broken run does). The README's Performance section explains.
 //
 //   npm run bench                 build, then every case (about 75 s on 2 cores)
 //   node bench/run.mjs --quick    fewer runs and shorter loads (about 30 s)
@@ -32,9 +32,8 @@ const USAGE = `usage: node bench/run.mjs [options]
   --engine E           hyperfine (default when installed) or spawn: what times each run
   --json FILE          write every figure, samples included, to FILE
   --oz PATH            the oz executable to measure (default: bin/oz of this checkout)
-  --cjs-bin            measure this build behind the proposed CommonJS bin/oz (bench/README.md)
   --inherit-env        run oz and the floor in this shell's environment (NODE_OPTIONS
-                       removed) instead of a scrubbed one; see bench/README.md
+                       removed) instead of a scrubbed one; see the README's Performance section
   --keep               keep the temporary directory`;
 
 const { values: flags } = parseArgs({
@@ -49,7 +48,6 @@ const { values: flags } = parseArgs({
     json: { type: 'string' },
     oz: { type: 'string' },
     'inherit-env': { type: 'boolean' },
-    'cjs-bin': { type: 'boolean' },
     keep: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -90,12 +88,6 @@ if (!flags.oz) {
   const copy = join(work, 'oz');
   for (const part of ['bin', 'dist', 'package.json']) cpSync(join(ROOT, part), join(copy, part), { recursive: true });
   OZ = join(copy, 'bin', 'oz');
-  if (flags['cjs-bin']) {
-    // The proposal: bin/ as a CommonJS scope that requires the hot path directly, so that
-    // Node never starts its ESM loader for issue-token or prepare.
-    writeFileSync(join(copy, 'bin', 'package.json'), '{ "type": "commonjs" }\n');
-    writeFileSync(OZ, "#!/usr/bin/env node\nrequire('../dist/cli.cjs');\n", { mode: 0o755 });
-  }
 }
 const home = join(work, 'home');
 const dataDir = join(work, 'data');
@@ -236,7 +228,7 @@ function skip(title, why) {
 }
 
 console.log(`oz benchmarks — node ${results.machine.node}, ${results.machine.cpus} × ${results.machine.cpu}, Linux ${results.machine.kernel}, load ${results.machine.loadavg}`);
-console.log(`oz: ${flags.oz ? OZ : `a copy of ${DEFAULT_OZ} and dist/${flags['cjs-bin'] ? ', behind a CommonJS bin/oz' : ''}`}; runs timed by ${ENGINE === 'hyperfine' ? 'hyperfine -N, one invocation per round' : "Node's spawnSync (about 2 ms of its own per run, on both sides)"}; ${flags['inherit-env'] ? "this shell's environment" : 'a scrubbed environment'}`);
+console.log(`oz: ${flags.oz ? OZ : `a copy of ${DEFAULT_OZ} and dist/`}; runs timed by ${ENGINE === 'hyperfine' ? 'hyperfine -N, one invocation per round' : "Node's spawnSync (about 2 ms of its own per run, on both sides)"}; ${flags['inherit-env'] ? "this shell's environment" : 'a scrubbed environment'}`);
 if (ENGINE === 'spawn') console.log('note: hyperfine is not installed (Debian: apt-get install hyperfine); spawnSync adds the same constant to both sides, which flatters the ratios a little');
 if (loadavg()[0] > 0.5 * cpus().length) console.log('note: the machine is busy; ratios hold up better than absolute times, but expect noise');
 
