@@ -171,3 +171,52 @@ describe('GCP: oz as the executable-sourced credential', () => {
     expect(existsSync(cache)).toBe(false);
   });
 });
+
+describe('with the token service: the grant, not the sandbox, says who the run is', () => {
+  let sandboxEnv: Record<string, string>;
+  beforeAll(async () => {
+    // The operator's side: a grant minted with the issuer's own key store and URL.
+    const g = await run(OZ_BIN, ['issuer', 'grant-run', '--run-id', 'run-77', '--subject', 'user-77', '--teams', 'team-a', '--max-duration', '1h'], {
+      env: runEnv,
+    });
+    expect(g.code).toBe(0);
+    // The sandbox's side: no key, claim variables that lie, and only the run token to go on.
+    const sandboxHome = tempDir('oz-sandbox-');
+    sandboxEnv = scrubbedEnv(sandboxHome, {
+      OZ_RUN_TOKEN: g.stdout.trim(),
+      OZ_ISSUER_URL: issuer.url,
+      OZ_SUBJECT: 'admin',
+      OZ_TEAMS: 'team-a',
+      OZ_RUN_ID: 'forged',
+      OZ_PREPARE_DIR: join(sandboxHome, 'prepared'),
+    });
+  });
+
+  async function preparedInSandbox(args: string[]): Promise<Record<string, string>> {
+    const r = await run('/bin/sh', ['-c', `eval "$("${OZ_BIN}" federate prepare ${args.join(' ')})" || exit 9; env -0`], { env: sandboxEnv });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const all = Object.fromEntries(r.stdout.split('\0').filter(Boolean).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+    return Object.fromEntries(Object.entries(all).filter(([k]) => !(k in sandboxEnv)));
+  }
+
+  it('the AWS SDK assumes the role as the granted subject, in a session named after the granted run', async () => {
+    const vars = await preparedInSandbox([`--aws-role-arn ${ROLE}`]);
+    expect(vars.AWS_ROLE_SESSION_NAME).toBe('Oz_Run_run-77');
+    const before = aws.requests.length;
+    const r = await resolveAwsJs({ provider: 'fromNodeProviderChain', env: { ...vars, AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_STS: aws.url } });
+    expect(r.ok ? undefined : r.error).toBeUndefined();
+    expect(aws.requests.slice(before).find((q) => q.ok)).toMatchObject({ subject: 'user-77', roleSessionName: 'Oz_Run_run-77' });
+  });
+
+  it('google-auth-library runs oz, which asks the token service, as the granted subject', async () => {
+    const vars = await preparedInSandbox(GCP_FLAGS);
+    const config = configAtStandIn(vars.GOOGLE_APPLICATION_CREDENTIALS!);
+    const before = gcp.requests.length;
+    const r = await googleAuthNodeAccessToken({ env: { ...sandboxEnv, ...vars, GOOGLE_APPLICATION_CREDENTIALS: config } });
+    expect(r.ok ? undefined : r.error).toBeUndefined();
+    const exchange = gcp.requests.slice(before).find((q) => q.endpoint === 'token' && q.ok)!;
+    expect(exchange.subject).toBe('user-77');
+    expect(exchange.claims).toMatchObject({ run_id: 'run-77', iss: issuer.url, aud: `https:${PROVIDER}` });
+  });
+});
