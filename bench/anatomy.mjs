@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { RUN_CONTEXT } from './lib/measure.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values: flags } = parseArgs({ options: { runs: { type: 'string' }, oz: { type: 'string' }, format: { type: 'string' } } });
@@ -26,14 +27,7 @@ const env = {
   HOME: work,
   LANG: 'C.UTF-8',
   OZ_DATA_DIR: join(work, 'data'),
-  OZ_ISSUER_URL: 'http://127.0.0.1:8787',
-  OZ_RUN_ID: 'run-1',
-  OZ_SUBJECT: 'user-1',
-  OZ_TEAMS: 'team-1',
-  OZ_ENVIRONMENT_ID: 'env-1',
-  OZ_AGENT_NAME: 'a',
-  OZ_SKILL_SPEC: 's',
-  OZ_HOST: 'warp',
+  ...RUN_CONTEXT,
   ...(gcp
     ? {
         GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE: '//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool-1/providers/prov-1',

@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { haveHyperfine, haveTimeV, interleave, interleaveRss, TIME_V } from './lib/measure.mjs';
+import { haveHyperfine, haveTimeV, interleave, interleaveRss, RUN_CONTEXT, TIME_V } from './lib/measure.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -106,14 +106,7 @@ const baseEnv = {
   LANG: 'C.UTF-8',
   TMPDIR: work,
   OZ_DATA_DIR: dataDir,
-  OZ_ISSUER_URL: 'http://127.0.0.1:8787',
-  OZ_RUN_ID: 'run-1',
-  OZ_SUBJECT: 'user-1',
-  OZ_TEAMS: 'team-1',
-  OZ_ENVIRONMENT_ID: 'env-1',
-  OZ_AGENT_NAME: 'a',
-  OZ_SKILL_SPEC: 's',
-  OZ_HOST: 'warp',
+  ...RUN_CONTEXT,
 };
 
 function run(file, args, env = baseEnv) {

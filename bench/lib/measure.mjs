@@ -152,3 +152,18 @@ export function interleaveRss(cmds, { runs = 10 } = {}) {
   }
   return cmds.map((c, i) => ({ name: c.name, samples: samples[i], median: median(samples[i]) }));
 }
+
+/**
+ * The issuer and run context a platform sets, given to oz and the floor alike so that both
+ * sign the same claims (the floor's are fixed to these values).
+ */
+export const RUN_CONTEXT = {
+  OZ_ISSUER_URL: 'http://127.0.0.1:8787',
+  OZ_RUN_ID: 'run-1',
+  OZ_SUBJECT: 'user-1',
+  OZ_TEAMS: 'team-1',
+  OZ_ENVIRONMENT_ID: 'env-1',
+  OZ_AGENT_NAME: 'a',
+  OZ_SKILL_SPEC: 's',
+  OZ_HOST: 'warp',
+};

@@ -39,17 +39,8 @@ export async function whoamiCommand(opts: { json?: boolean }, env: NodeJS.Proces
     max_run_duration_seconds: limits.maxRunSeconds.value,
     seconds_left: left === undefined ? null : Math.max(0, left),
   };
-  if (opts.json) {
-    out(`${JSON.stringify(summary, null, 2)}\n`);
-    return;
-  }
-  const paint = await painter(process.stdout);
-  const dim = (s: string) => (paint ? paint.dim(s) : s);
-  const rows: [string, string, string][] = Object.entries(claims).map(([claim, c]) => [
-    claim,
-    c.value === null ? '(none)' : Array.isArray(c.value) ? c.value.join(',') : String(c.value),
-    c.source === 'env' ? `from ${c.variable}` : `local default (set ${c.variable})`,
-  ]);
+  if (opts.json) return printJson(summary);
+  const rows = claimRows(claims, (c) => (c.source === 'env' ? `from ${c.variable}` : `local default (set ${c.variable})`));
   rows.push(['issuer', issuer, 'OZ_ISSUER_URL']);
   rows.push([
     'deadline',
@@ -68,10 +59,8 @@ export async function whoamiCommand(opts: { json?: boolean }, env: NodeJS.Proces
         ? formatDuration(left)
         : `none: the deadline passed ${formatDuration(-left)} ago`;
   rows.push(['time left', time, '']);
-  const w = Math.max(...rows.map((r) => r[0].length));
-  const v = Math.max(...rows.map((r) => printable(r[1]).length));
   out(`Token source: embedded issuer (key in ${summary.data_dir})\n`);
-  for (const [k, val, src] of rows) out(`  ${k.padEnd(w)}  ${printable(val).padEnd(v)}  ${dim(src)}\n`.replace(/\s+\n$/, '\n'));
+  await printRows(rows);
 }
 
 /**
@@ -99,17 +88,8 @@ async function remoteWhoami(opts: { json?: boolean }, env: NodeJS.ProcessEnv): P
     seconds_left: left === undefined ? null : Math.max(0, left),
     ignored_variables: ignored,
   };
-  if (opts.json) {
-    out(`${JSON.stringify(summary, null, 2)}\n`);
-    return;
-  }
-  const paint = await painter(process.stdout);
-  const dim = (s: string) => (paint ? paint.dim(s) : s);
-  const rows: [string, string, string][] = Object.entries(claims).map(([claim, c]) => [
-    claim,
-    c.value === null ? '(none)' : Array.isArray(c.value) ? c.value.join(',') : String(c.value),
-    c.value === null ? 'not in the run token' : 'from the run token',
-  ]);
+  if (opts.json) return printJson(summary);
+  const rows = claimRows(claims, (c) => (c.value === null ? 'not in the run token' : 'from the run token'));
   rows.push(['issuer', summary.issuer ?? '(none)', 'from the run token']);
   rows.push(['deadline', summary.deadline ?? '(none)', "the run token's expiry"]);
   rows.push([
@@ -117,16 +97,38 @@ async function remoteWhoami(opts: { json?: boolean }, env: NodeJS.ProcessEnv): P
     left === undefined ? '(unknown)' : left > 0 ? formatDuration(left) : `none: the run token expired ${formatDuration(-left)} ago`,
     '',
   ]);
-  const w = Math.max(...rows.map((r) => r[0].length));
-  const v = Math.max(...rows.map((r) => printable(r[1]).length));
   out(`Token source: token service at ${summary.token_url} (OZ_RUN_TOKEN is set; no signing key is used here)\n`);
-  for (const [k, val, src] of rows) out(`  ${k.padEnd(w)}  ${printable(val).padEnd(v)}  ${dim(src)}\n`.replace(/\s+\n$/, '\n'));
+  await printRows(rows);
   out('These are the claims the token service will sign; the run token is not verified here.\n');
   out(
     ignored.length > 0
       ? `Ignored in this mode: ${ignored.join(', ')} (the run token decides the run's claims)\n`
       : 'The run-context variables (OZ_SUBJECT, OZ_TEAMS, OZ_RUN_DEADLINE, …) are ignored in this mode; none is set.\n',
   );
+}
+
+type Row = [name: string, value: string, origin: string];
+
+function printJson(summary: object): void {
+  out(`${JSON.stringify(summary, null, 2)}\n`);
+}
+
+function claimRows<C extends { value: unknown }>(claims: Record<string, C>, origin: (c: C) => string): Row[] {
+  return Object.entries(claims).map(([claim, c]) => [
+    claim,
+    c.value === null ? '(none)' : Array.isArray(c.value) ? c.value.join(',') : String(c.value),
+    origin(c),
+  ]);
+}
+
+/** Aligned columns; the origin dimmed on a terminal. */
+async function printRows(rows: Row[]): Promise<void> {
+  const paint = await painter(process.stdout);
+  const w = Math.max(...rows.map((r) => r[0].length));
+  const v = Math.max(...rows.map((r) => printable(r[1]).length));
+  for (const [k, val, src] of rows) {
+    out(`  ${k.padEnd(w)}  ${printable(val).padEnd(v)}  ${paint ? paint.dim(src) : src}\n`.replace(/\s+\n$/, '\n'));
+  }
 }
 
 /** Values come from the environment: show control characters escaped, not raw. */
