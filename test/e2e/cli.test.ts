@@ -26,6 +26,7 @@ const COMMANDS = [
   ['issuer', 'discovery'],
   ['issuer', 'publish'],
   ['issuer', 'serve'],
+  ['issuer', 'grant-run'],
 ];
 
 describe('the command line', () => {
