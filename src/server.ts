@@ -10,7 +10,8 @@ import { oneLine } from './errors.js';
  */
 
 export interface ServerOptions {
-  issuer: string;
+  /** Asked per request: with --port 0 the issuer URL is known only once the server listens. */
+  issuer: () => string;
   dataDir: string;
   now?: () => Date;
   /** One line per request; never given a token. */
@@ -83,7 +84,7 @@ export function createIssuerServer(opts: ServerOptions): Server {
   const jwks = cachedJwks(opts.dataDir, now);
   const publicHeaders = { 'cache-control': 'public, max-age=300', 'access-control-allow-origin': '*' };
   const routes: Record<string, Route> = {
-    [DISCOVERY_PATH]: { methods: ['GET', 'HEAD'], handle: (_req, res) => sendJson(res, 200, discoveryDocument(opts.issuer), publicHeaders) },
+    [DISCOVERY_PATH]: { methods: ['GET', 'HEAD'], handle: (_req, res) => sendJson(res, 200, discoveryDocument(opts.issuer()), publicHeaders) },
     [JWKS_PATH]: { methods: ['GET', 'HEAD'], handle: (_req, res) => sendJson(res, 200, jwks(), publicHeaders) },
     ...opts.routes,
   };

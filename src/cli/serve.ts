@@ -85,16 +85,17 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   const explicitIssuer = opts.issuer !== undefined || (process.env.OZ_ISSUER_URL ?? '') !== '';
   let issuer = explicitIssuer ? issuerUrl(opts.issuer) : '';
   const log = batchedLog(note);
+  const issuerNow = () => issuer;
   const routes = {
     [TOKEN_PATH]: tokenRoute({
-      issuer: () => issuer,
+      issuer: issuerNow,
       dataDir: dir,
       allowedAudiences: allowed,
       rateLimit,
       log,
     }),
   };
-  const server = createIssuerServer({ get issuer() { return issuer; }, dataDir: dir, log, routes, requestTimeoutMs });
+  const server = createIssuerServer({ issuer: issuerNow, dataDir: dir, log, routes, requestTimeoutMs });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new OzError('config', `cannot listen on ${opts.host}:${port}: ${describeCause(e)}`, { cause: e })));
     server.listen(port, opts.host, () => resolve());
