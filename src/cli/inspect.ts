@@ -13,10 +13,10 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Discovery and the JWKS come through the proxy-aware client that token requests use. */
 async function fetchJson(url: string): Promise<unknown> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(10_000), headers: { accept: 'application/json' } });
-  if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  return res.json();
+  const { getJson } = await import('../sources/remote.js');
+  return getJson(url, process.env);
 }
 
 function when(epoch: unknown, now: Date): string | undefined {

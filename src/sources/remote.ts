@@ -256,3 +256,24 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * GET a JSON document through the same proxy-aware agent as token requests: what
+ * `inspect --verify` fetches (discovery, JWKS), so that it works wherever the client does.
+ */
+export async function getJson(url: string, env: Env, timeoutMs = 10_000): Promise<unknown> {
+  const target = new URL(url);
+  const res = await dispatcherFor(env).request({
+    origin: target.origin,
+    path: `${target.pathname}${target.search}`,
+    method: 'GET',
+    signal: AbortSignal.timeout(timeoutMs),
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    headers: { accept: 'application/json', 'user-agent': `oz/${VERSION}` },
+  });
+  const text = await readLimited(res.body, 1024 * 1024);
+  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+  if (text === undefined) throw new Error('the document is larger than 1 MiB');
+  return JSON.parse(text);
+}
