@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { RUN_CONTEXT } from './lib/measure.mjs';
+import { pemOf, RUN_CONTEXT } from './lib/measure.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values: flags } = parseArgs({ options: { runs: { type: 'string' }, oz: { type: 'string' }, format: { type: 'string' } } });
@@ -39,7 +39,7 @@ const env = {
 };
 if (spawnSync(OZ, ['issuer', 'init'], { env }).status !== 0) spawnSync(OZ, ['federate', 'issue-token', '--audience', 'x'], { env });
 const keyPem = join(work, 'key.pem');
-writeFileSync(keyPem, JSON.parse(readFileSync(join(env.OZ_DATA_DIR, 'signing-key.json'), 'utf8')).private_key, { mode: 0o600 });
+writeFileSync(keyPem, pemOf(JSON.parse(readFileSync(join(env.OZ_DATA_DIR, 'signing-key.json'), 'utf8'))), { mode: 0o600 });
 
 const sides = [
   { name: 'floor', file: FLOOR, args: ['--key', keyPem, ...(gcp ? ['--format', 'gcp'] : ['--audience', 'sts.amazonaws.com'])] },

@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { haveHyperfine, haveTimeV, interleave, interleaveRss, RUN_CONTEXT, TIME_V } from './lib/measure.mjs';
+import { haveHyperfine, haveTimeV, interleave, interleaveRss, pemOf, RUN_CONTEXT, TIME_V } from './lib/measure.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -122,7 +122,7 @@ if (!init.ok) {
 }
 const stored = JSON.parse(readFileSync(join(dataDir, 'signing-key.json'), 'utf8'));
 const keyPem = join(work, 'key.pem');
-writeFileSync(keyPem, stored.private_key, { mode: 0o600 });
+writeFileSync(keyPem, pemOf(stored), { mode: 0o600 });
 
 const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.trim().split('.')[1], 'base64url').toString('utf8'));
 {

@@ -7,7 +7,8 @@ import { createFileExclusive, ensurePrivateDir, assertPrivateDir, tryUnlink, wri
 
 /**
  * The embedded issuer's key store, in the data directory:
- *   signing-key.json   the active key: {kid, alg, created_at, private_key (PKCS#8 PEM)}
+ *   signing-key.json   the active key: {kid, alg, created_at, private_jwk}; a PKCS#8 PEM
+ *                      `private_key` in place of `private_jwk` is read too (a key brought in)
  *   retired-keys.json  public keys of earlier signing keys, kept until every token they
  *                      signed has expired: {keys: [{jwk, retired_at, keep_until}]}
  * Issuing a token reads one file. The first use creates the key with link(2), so processes
@@ -38,7 +39,9 @@ interface StoredKey {
   kid: string;
   alg: SigningAlg;
   created_at: string;
-  private_key: string;
+  /** Written by oz: Node imports a JWK in about half the time it takes to parse PEM. */
+  private_jwk?: JsonWebKey;
+  private_key?: string;
 }
 
 interface RetiredKey {
@@ -78,7 +81,7 @@ function generate(alg: SigningAlg): StoredKey {
     kid: publicJwk(privateKey, alg).kid,
     alg,
     created_at: new Date().toISOString(),
-    private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    private_jwk: privateKey.export({ format: 'jwk' }),
   };
 }
 
@@ -123,13 +126,14 @@ function readStoredKey(path: string): SigningKey | undefined {
   } catch (e) {
     throw corrupt(path, 'not valid JSON', e);
   }
-  if (!stored || typeof stored !== 'object' || typeof stored.private_key !== 'string' || typeof stored.kid !== 'string') {
-    throw corrupt(path, 'missing kid or private_key');
+  const material = stored?.private_jwk ?? stored?.private_key;
+  if (!stored || typeof stored !== 'object' || typeof stored.kid !== 'string' || (typeof material !== 'object' && typeof material !== 'string')) {
+    throw corrupt(path, 'missing kid or private key');
   }
   if (stored.alg !== 'RS256' && stored.alg !== 'ES256') throw corrupt(path, `unsupported alg ${quote(String(stored.alg))}`);
   let privateKey: KeyObject;
   try {
-    privateKey = createPrivateKey(stored.private_key);
+    privateKey = typeof material === 'string' ? createPrivateKey(material) : createPrivateKey({ key: material, format: 'jwk' });
   } catch (e) {
     throw corrupt(path, 'the private key does not parse', e);
   }

@@ -2,6 +2,7 @@
 // peak memory through /usr/bin/time -v, and small statistics. No timing assertion lives here:
 // benchmarks report, they do not test.
 import { spawnSync } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 
 export function median(xs) {
@@ -167,3 +168,9 @@ export const RUN_CONTEXT = {
   OZ_SKILL_SPEC: 's',
   OZ_HOST: 'warp',
 };
+
+/** oz's stored key as the PKCS#8 PEM the floors read (oz keeps a JWK, which imports faster). */
+export function pemOf(stored) {
+  const key = stored.private_jwk ? createPrivateKey({ key: stored.private_jwk, format: 'jwk' }) : createPrivateKey(stored.private_key);
+  return key.export({ type: 'pkcs8', format: 'pem' });
+}

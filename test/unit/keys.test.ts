@@ -40,6 +40,15 @@ describe('key store', () => {
     expect(loadSigningKey(dir).kid).toBe(key.kid);
   });
 
+  it('keeps the key as a JWK, and reads a PKCS#8 PEM key brought in by hand', () => {
+    const created = loadSigningKey(dir);
+    const stored = JSON.parse(readFileSync(join(dir, SIGNING_KEY_FILE), 'utf8'));
+    expect(stored.private_jwk).toMatchObject({ kty: 'RSA' });
+    const pem = created.privateKey.export({ type: 'pkcs8', format: 'pem' });
+    writeFileSync(join(dir, SIGNING_KEY_FILE), JSON.stringify({ kid: created.kid, alg: 'RS256', private_key: pem }), { mode: 0o600 });
+    expect(publicJwk(loadSigningKey(dir).privateKey, 'RS256').kid).toBe(created.kid);
+  });
+
   it('creates ES256 when asked', () => {
     const key = loadSigningKey(dir, { alg: 'ES256' });
     expect(key.alg).toBe('ES256');
@@ -57,6 +66,9 @@ describe('key store', () => {
     ['not JSON', 'garbage', /is unusable \(not valid JSON\); oz will not replace it/],
     ['a key that does not parse', JSON.stringify({ kid: 'k', alg: 'RS256', private_key: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n' }), /the private key does not parse/],
     ['an unknown alg', JSON.stringify({ kid: 'k', alg: 'HS256', private_key: 'x' }), /unsupported alg "HS256"/],
+    ['a JWK that does not import', JSON.stringify({ kid: 'k', alg: 'RS256', private_jwk: { kty: 'RSA', n: 'AQAB' } }), /the private key does not parse/],
+    ['no key at all', JSON.stringify({ kid: 'k', alg: 'RS256' }), /missing kid or private key/],
+    ['an EC key called RS256', JSON.stringify({ kid: 'k', alg: 'RS256', private_jwk: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }) }), /the key is not an RSA key/],
     ['an empty file', '', /not valid JSON/],
   ])('refuses a corrupt key file (%s) and leaves it in place', (_n, content, message) => {
     mkdirSync(dir, { mode: 0o700 });
