@@ -45,8 +45,8 @@ afterAll(async () => {
 });
 
 /** What a shell init script gets: the exports of `eval "$(oz federate prepare …)"`, read back from sh. */
-async function prepared(args: string[], extra: Record<string, string> = {}): Promise<Record<string, string>> {
-  const env = { ...runEnv, ...extra };
+async function prepared(args: string[], extra: Record<string, string> = {}, base = runEnv): Promise<Record<string, string>> {
+  const env = { ...base, ...extra };
   const r = await run('/bin/sh', ['-c', `eval "$("${OZ_BIN}" federate prepare ${args.join(' ')})" || exit 9; env -0`], { env });
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
@@ -192,16 +192,8 @@ describe('with the token service: the grant, not the sandbox, says who the run i
     });
   });
 
-  async function preparedInSandbox(args: string[]): Promise<Record<string, string>> {
-    const r = await run('/bin/sh', ['-c', `eval "$("${OZ_BIN}" federate prepare ${args.join(' ')})" || exit 9; env -0`], { env: sandboxEnv });
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    const all = Object.fromEntries(r.stdout.split('\0').filter(Boolean).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
-    return Object.fromEntries(Object.entries(all).filter(([k]) => !(k in sandboxEnv)));
-  }
-
   it('the AWS SDK assumes the role as the granted subject, in a session named after the granted run', async () => {
-    const vars = await preparedInSandbox([`--aws-role-arn ${ROLE}`]);
+    const vars = await prepared([`--aws-role-arn ${ROLE}`], {}, sandboxEnv);
     expect(vars.AWS_ROLE_SESSION_NAME).toBe('Oz_Run_run-77');
     const before = aws.requests.length;
     const r = await resolveAwsJs({ provider: 'fromNodeProviderChain', env: { ...vars, AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_STS: aws.url } });
@@ -210,7 +202,7 @@ describe('with the token service: the grant, not the sandbox, says who the run i
   });
 
   it('google-auth-library runs oz, which asks the token service, as the granted subject', async () => {
-    const vars = await preparedInSandbox(GCP_FLAGS);
+    const vars = await prepared(GCP_FLAGS, {}, sandboxEnv);
     const config = configAtStandIn(vars.GOOGLE_APPLICATION_CREDENTIALS!);
     const before = gcp.requests.length;
     const r = await googleAuthNodeAccessToken({ env: { ...sandboxEnv, ...vars, GOOGLE_APPLICATION_CREDENTIALS: config } });
