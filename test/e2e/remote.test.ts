@@ -739,6 +739,17 @@ describe('the client goes through a forward proxy', () => {
     expect(bypass).toMatchObject({ code: 0, stderr: '' });
     expect(proxy.seen).toHaveLength(2);
   });
+
+  it('inspect --verify fetches discovery and the JWKS through the proxy too', async () => {
+    const proxy = await forwardProxy();
+    const runToken = await grant();
+    const { env } = sandbox(runToken);
+    const token = (await oz(['federate', 'issue-token', '--audience', 'a'], { env })).stdout.trim();
+    const r = await oz(['federate', 'inspect', token, '--verify', '--json'], { env: { ...env, HTTP_PROXY: proxy.url } });
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(r.stdout).verification).toMatchObject({ verified: true });
+    expect(proxy.seen).toEqual([`GET ${service.url}/.well-known/openid-configuration`, `GET ${service.url}/.well-known/jwks.json`]);
+  });
 });
 
 describe('start-up budget', () => {
