@@ -1,5 +1,6 @@
 import { OzError, quote } from './errors.js';
 import { parseDurationSeconds, formatDuration } from './duration.js';
+import type { RunClaims } from './token.js';
 
 /** The environment as oz reads it: passed in, so the core never touches process.env. */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -63,18 +64,46 @@ export function parseTeams(text: string): string[] {
  * Local defaults make oz usable on a bare machine: the identity says plainly that it is a
  * local one, so no relying party configured for real runs would mistake it for one.
  */
+/** Each part of the run identity: the variable that sets it and the claim it becomes. */
+export const RUN_IDENTITY_FIELDS = {
+  subject: { variable: 'OZ_SUBJECT', claim: 'sub' },
+  email: { variable: 'OZ_EMAIL', claim: 'email' },
+  teams: { variable: 'OZ_TEAMS', claim: 'teams' },
+  runId: { variable: 'OZ_RUN_ID', claim: 'run_id' },
+  environment: { variable: 'OZ_ENVIRONMENT_ID', claim: 'environment' },
+  agentName: { variable: 'OZ_AGENT_NAME', claim: 'agent_name' },
+  skillSpec: { variable: 'OZ_SKILL_SPEC', claim: 'skill_spec' },
+  host: { variable: 'OZ_HOST', claim: 'host' },
+} as const satisfies Record<keyof RunIdentity, { variable: string; claim: keyof RunClaims }>;
+
+export const RUN_LIMIT_VARIABLES = ['OZ_RUN_DEADLINE', 'OZ_MAX_RUN_DURATION'] as const;
+
+/** Every variable of the run context: what a run token replaces. */
+export const RUN_CONTEXT_VARIABLES: readonly string[] = [
+  ...Object.values(RUN_IDENTITY_FIELDS).map((f) => f.variable),
+  ...RUN_LIMIT_VARIABLES,
+];
+
 export function readRunIdentity(env: Env, local: LocalFacts): RunIdentity {
   const id = (s: string) => s;
+  const f = RUN_IDENTITY_FIELDS;
   return {
-    runId: sourced(env, 'OZ_RUN_ID', id, () => `local-${local.hostname()}`),
-    subject: sourced(env, 'OZ_SUBJECT', id, () => `local:${local.username()}`),
-    email: sourced<string | undefined>(env, 'OZ_EMAIL', id, () => undefined),
-    teams: sourced(env, 'OZ_TEAMS', parseTeams, () => ['local']),
-    environment: sourced(env, 'OZ_ENVIRONMENT_ID', id, () => 'local'),
-    agentName: sourced(env, 'OZ_AGENT_NAME', id, () => 'local'),
-    skillSpec: sourced(env, 'OZ_SKILL_SPEC', id, () => 'local'),
-    host: sourced(env, 'OZ_HOST', id, () => local.hostname()),
+    runId: sourced(env, f.runId.variable, id, () => `local-${local.hostname()}`),
+    subject: sourced(env, f.subject.variable, id, () => `local:${local.username()}`),
+    email: sourced<string | undefined>(env, f.email.variable, id, () => undefined),
+    teams: sourced(env, f.teams.variable, parseTeams, () => ['local']),
+    environment: sourced(env, f.environment.variable, id, () => 'local'),
+    agentName: sourced(env, f.agentName.variable, id, () => 'local'),
+    skillSpec: sourced(env, f.skillSpec.variable, id, () => 'local'),
+    host: sourced(env, f.host.variable, id, () => local.hostname()),
   };
+}
+
+/** The run identity as claims. */
+export function runClaims(identity: RunIdentity): RunClaims {
+  const run: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(RUN_IDENTITY_FIELDS)) run[field.claim] = identity[key as keyof RunIdentity].value;
+  return run as unknown as RunClaims;
 }
 
 /** RFC 3339 (with a zone) or Unix seconds. */

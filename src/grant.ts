@@ -1,7 +1,9 @@
 import { randomUUID, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { quote } from './errors.js';
 import { decodeJwt, signJwt, type SigningAlg } from './jwt.js';
-import { BACKDATE_SECONDS, MAX_TOKEN_SECONDS } from './token.js';
+import { BACKDATE_SECONDS, MAX_TOKEN_SECONDS, pickRunClaims, type RunClaims } from './token.js';
+
+export type { RunClaims } from './token.js';
 import type { SigningKey } from './keys.js';
 
 /**
@@ -27,32 +29,10 @@ export const MAX_GRANT_SECONDS = 24 * 3600;
 /** Tolerated difference between the clocks of the platform that minted a grant and the service. */
 const GRANT_CLOCK_SKEW_SECONDS = 60;
 
-/** The claims of a run, as the platform knows them. Optional ones are omitted when unknown. */
-export interface RunClaims {
-  sub: string;
-  run_id: string;
-  email?: string;
-  teams?: string[];
-  environment?: string;
-  agent_name?: string;
-  skill_spec?: string;
-  host?: string;
-}
-
 export interface GrantClaims extends RunClaims {
   iss: string;
   aud: string;
   iat: number;
-  exp: number;
-  jti: string;
-}
-
-/** What the token service signs for a run: the standard claims and the grant's run claims. */
-export interface GrantedIdentityClaims extends RunClaims {
-  iss: string;
-  aud: string;
-  iat: number;
-  nbf: number;
   exp: number;
   jti: string;
 }
@@ -70,7 +50,7 @@ export interface GrantInput {
 
 export function grantClaims(input: GrantInput): GrantClaims {
   const { run } = input;
-  const { sub, ...rest } = runClaimsOf(run);
+  const { sub, ...rest } = pickRunClaims(run);
   return {
     iss: input.issuer,
     sub,
@@ -80,18 +60,6 @@ export function grantClaims(input: GrantInput): GrantClaims {
     jti: input.jti ?? randomUUID(),
     ...rest,
   };
-}
-
-/** The run claims that are set, in a fixed order. */
-function runClaimsOf(run: RunClaims): RunClaims {
-  const out: RunClaims = { sub: run.sub, run_id: run.run_id };
-  if (run.email !== undefined) out.email = run.email;
-  if (run.teams !== undefined) out.teams = [...run.teams];
-  if (run.environment !== undefined) out.environment = run.environment;
-  if (run.agent_name !== undefined) out.agent_name = run.agent_name;
-  if (run.skill_spec !== undefined) out.skill_spec = run.skill_spec;
-  if (run.host !== undefined) out.host = run.host;
-  return out;
 }
 
 export function mintGrant(claims: GrantClaims, key: SigningKey): string {
@@ -181,28 +149,4 @@ export function grantShapeProblem(p: Record<string, unknown>): string | undefine
 export function grantedLifetime(requestedSeconds: number, grant: Pick<GrantClaims, 'exp'>, now: Date): number {
   const left = grant.exp - Math.floor(now.getTime() / 1000);
   return Math.max(0, Math.min(requestedSeconds, left, MAX_TOKEN_SECONDS - BACKDATE_SECONDS));
-}
-
-export interface GrantedTokenInput {
-  issuer: string;
-  audience: string;
-  lifetimeSeconds: number;
-  now: Date;
-  jti?: string;
-}
-
-/** The identity token's claims: the standard ones fresh, the run's taken from the grant alone. */
-export function grantedIdentityClaims(grant: GrantClaims, input: GrantedTokenInput): GrantedIdentityClaims {
-  const nowS = Math.floor(input.now.getTime() / 1000);
-  const { sub, ...run } = runClaimsOf(grant);
-  return {
-    iss: input.issuer,
-    sub,
-    aud: input.audience,
-    iat: nowS - BACKDATE_SECONDS,
-    nbf: nowS - BACKDATE_SECONDS,
-    exp: nowS + input.lifetimeSeconds,
-    jti: input.jti ?? randomUUID(),
-    ...run,
-  };
 }

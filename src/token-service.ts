@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { signJwtAsync } from './jwt.js';
 import { MAX_DURATION_SECONDS } from './duration.js';
-import { DEFAULT_TOKEN_SECONDS, IDENTITY_TOKEN_TYPE, MAX_AUDIENCE_LENGTH } from './token.js';
-import { grantedIdentityClaims, grantedLifetime, RUN_EXPIRED_PROBLEM, RUN_TOKEN_AUDIENCE, verifyGrant, type GrantClaims, type GrantVerdict } from './grant.js';
+import { claimValueProblem, DEFAULT_TOKEN_SECONDS, IDENTITY_TOKEN_TYPE, identityClaims } from './token.js';
+import { grantedLifetime, RUN_EXPIRED_PROBLEM, RUN_TOKEN_AUDIENCE, verifyGrant, type GrantClaims, type GrantVerdict } from './grant.js';
 import { createKeyCache, type KeyCache } from './key-cache.js';
 import { RateLimiter } from './rate-limit.js';
 import { annotateLog, sendJson, sendProblem, type Route } from './server.js';
@@ -145,7 +145,7 @@ export function tokenRoute(opts: TokenServiceOptions): Route {
         });
       }
       const key = keys.signingKey();
-      const claims = grantedIdentityClaims(grant, { issuer: opts.issuer(), audience: parsed.audience, lifetimeSeconds: lifetime, now: signedAt });
+      const claims = identityClaims(grant, { issuer: opts.issuer(), audience: parsed.audience, lifetimeSeconds: lifetime, now: signedAt });
       const token = await signJwtAsync({ alg: key.alg, kid: key.kid, typ: IDENTITY_TOKEN_TYPE }, claims, key.privateKey);
       sendJson(res, 200, { token, expires_at: new Date(claims.exp * 1000).toISOString() }, { 'cache-control': 'no-store' });
     },
@@ -245,10 +245,8 @@ export function parseTokenRequest(body: Buffer): TokenRequest | string {
 function checkAudience(audience: unknown): string | undefined {
   if (audience === undefined) return 'missing "audience": the "aud" the relying party expects';
   if (typeof audience !== 'string') return '"audience" must be a string';
-  if (audience.trim() === '') return '"audience" is empty';
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(audience)) return `"audience" ${quote(audience)} contains control characters`;
-  if (audience !== audience.trim()) return `"audience" ${quote(audience)} has leading or trailing whitespace`;
-  if (audience.length > MAX_AUDIENCE_LENGTH) return `"audience" is ${audience.length} characters long, more than ${MAX_AUDIENCE_LENGTH}`;
+  const problem = claimValueProblem(audience);
+  if (problem) return `invalid "audience" ${quote(audience)}: ${problem}`;
   if (audience === RUN_TOKEN_AUDIENCE) return `"audience" ${quote(audience)} is reserved for run tokens`;
   return undefined;
 }

@@ -3,6 +3,7 @@ import { parseDeadline, parseTeams } from '../context.js';
 import { formatDuration, parseDurationOrThrow } from '../duration.js';
 import { DEFAULT_GRANT_SECONDS, grantClaims, MAX_GRANT_SECONDS, mintGrant, type RunClaims } from '../grant.js';
 import { loadSigningKey, parseAlg } from '../keys.js';
+import { claimValueProblem } from '../token.js';
 import { dataDir } from '../paths.js';
 import { issuerUrl } from './issuer.js';
 import { out } from './output.js';
@@ -22,9 +23,7 @@ export interface GrantRunOptions {
   json?: boolean;
 }
 
-const MAX_CLAIM_LENGTH = 1024;
-
-/** A claim value from a flag: present, printable, bounded. */
+/** A claim value from a flag, by the rule audiences follow too. */
 function claimValue(flag: string, value: string | undefined, required: true): string;
 function claimValue(flag: string, value: string | undefined, required: false): string | undefined;
 function claimValue(flag: string, value: string | undefined, required: boolean): string | undefined {
@@ -32,10 +31,8 @@ function claimValue(flag: string, value: string | undefined, required: boolean):
     if (required) throw new OzError('usage', `missing ${flag}`);
     return undefined;
   }
-  if (value.trim() === '') throw new OzError('usage', `${flag} is empty`);
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(value)) throw new OzError('usage', `invalid ${flag} ${quote(value)}: it contains control characters`);
-  if (value !== value.trim()) throw new OzError('usage', `invalid ${flag} ${quote(value)}: it has leading or trailing whitespace`);
-  if (value.length > MAX_CLAIM_LENGTH) throw new OzError('usage', `invalid ${flag}: it is ${value.length} characters long, more than ${MAX_CLAIM_LENGTH}`);
+  const problem = claimValueProblem(value);
+  if (problem) throw new OzError('usage', `invalid ${flag} ${quote(value)}: ${problem}`);
   return value;
 }
 

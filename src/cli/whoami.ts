@@ -1,4 +1,4 @@
-import { readIssuerUrl, readRunIdentity, readRunLimits, secondsLeft, type RunIdentity, type Sourced } from '../context.js';
+import { readIssuerUrl, readRunIdentity, readRunLimits, RUN_IDENTITY_FIELDS, secondsLeft, type RunIdentity, type Sourced } from '../context.js';
 import { formatDuration } from '../duration.js';
 import { localFacts } from '../sources/embedded.js';
 import { dataDir } from '../paths.js';
@@ -6,16 +6,6 @@ import { out } from './output.js';
 import { painter } from './colour.js';
 import { displayUrl, ignoredVariables, readRemoteConfig, runTokenOf } from '../sources/remote-config.js';
 
-const CLAIM_OF: Record<keyof RunIdentity, string> = {
-  subject: 'sub',
-  email: 'email',
-  teams: 'teams',
-  runId: 'run_id',
-  environment: 'environment',
-  agentName: 'agent_name',
-  skillSpec: 'skill_spec',
-  host: 'host',
-};
 
 export async function whoamiCommand(opts: { json?: boolean }, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   if (runTokenOf(env) !== undefined) return remoteWhoami(opts, env);
@@ -25,9 +15,9 @@ export async function whoamiCommand(opts: { json?: boolean }, env: NodeJS.Proces
   const left = secondsLeft(limits, now);
   const issuer = readIssuerUrl(env);
   const claims = Object.fromEntries(
-    (Object.keys(CLAIM_OF) as (keyof RunIdentity)[]).map((k) => {
+    (Object.entries(RUN_IDENTITY_FIELDS) as [keyof RunIdentity, { claim: string }][]).map(([k, field]) => {
       const s: Sourced<unknown> = identity[k];
-      return [CLAIM_OF[k], { value: s.value ?? null, source: s.source, variable: s.variable }];
+      return [field.claim, { value: s.value ?? null, source: s.source, variable: s.variable }];
     }),
   );
   const summary = {
@@ -76,7 +66,7 @@ async function remoteWhoami(opts: { json?: boolean }, env: NodeJS.ProcessEnv): P
   const left = exp === undefined ? undefined : Math.floor(exp - now.getTime() / 1000);
   const ignored = ignoredVariables(env);
   const claims = Object.fromEntries(
-    Object.values(CLAIM_OF).map((claim) => [claim, { value: grant[claim] ?? null, source: 'run_token' }]),
+    Object.values(RUN_IDENTITY_FIELDS).map(({ claim }) => [claim, { value: grant[claim] ?? null, source: 'run_token' }]),
   );
   const summary = {
     token_source: 'remote',

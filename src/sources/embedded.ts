@@ -1,5 +1,5 @@
 import { hostname, userInfo } from 'node:os';
-import { readIssuerUrl, readRunIdentity, readRunLimits, type Env, type LocalFacts } from '../context.js';
+import { readIssuerUrl, readRunIdentity, readRunLimits, runClaims, type Env, type LocalFacts } from '../context.js';
 import { loadSigningKey, parseAlg } from '../keys.js';
 import { signJwt } from '../jwt.js';
 import { computeLifetime, identityClaims, IDENTITY_TOKEN_TYPE } from '../token.js';
@@ -26,7 +26,7 @@ export async function issueEmbedded(env: Env, cwd: string, now: Date, request: I
   const identity = readRunIdentity(env, localFacts);
   const alg = env.OZ_SIGNING_ALG ? parseAlg(env.OZ_SIGNING_ALG, 'config') : undefined;
   const key = loadSigningKey(await dataDir(env, cwd), { alg });
-  const claims = identityClaims(identity, { issuer, audience: request.audience, lifetimeSeconds: lifetime.seconds, now });
+  const claims = identityClaims(runClaims(identity), { issuer, audience: request.audience, lifetimeSeconds: lifetime.seconds, now });
   const token = signJwt({ alg: key.alg, kid: key.kid, typ: IDENTITY_TOKEN_TYPE }, claims, key.privateKey);
   return { token, expiresAt: new Date(claims.exp * 1000), claims: { ...claims }, lifetime };
 }

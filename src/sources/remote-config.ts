@@ -1,4 +1,4 @@
-import { readIssuerUrl, type Env } from '../context.js';
+import { readIssuerUrl, RUN_CONTEXT_VARIABLES, type Env } from '../context.js';
 import { parseDurationSeconds } from '../duration.js';
 import { OzError, quote } from '../errors.js';
 import { TOKEN_PATH } from '../issuer.js';
@@ -12,20 +12,6 @@ import { decodeJwt } from '../jwt.js';
 /** Default bound on a whole token request, retries included: well under Google's 30 s. */
 export const DEFAULT_TOKEN_TIMEOUT_SECONDS = 15;
 export const MAX_TOKEN_TIMEOUT_SECONDS = 120;
-
-/** The run-context variables that the embedded issuer reads and a run token replaces. */
-export const RUN_CONTEXT_VARIABLES = [
-  'OZ_RUN_ID',
-  'OZ_SUBJECT',
-  'OZ_EMAIL',
-  'OZ_TEAMS',
-  'OZ_ENVIRONMENT_ID',
-  'OZ_AGENT_NAME',
-  'OZ_SKILL_SPEC',
-  'OZ_HOST',
-  'OZ_RUN_DEADLINE',
-  'OZ_MAX_RUN_DURATION',
-] as const;
 
 export interface RemoteConfig {
   runToken: string;

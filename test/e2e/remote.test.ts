@@ -134,7 +134,7 @@ describe('oz issuer grant-run', () => {
 
   it.each([
     [['--subject', 's'], "oz: required option '--run-id <id>' not specified (see `oz issuer grant-run --help`)\n"],
-    [['--run-id', 'r', '--subject', ''], 'oz: --subject is empty\n'],
+    [['--run-id', 'r', '--subject', ''], 'oz: invalid --subject "": it is empty\n'],
     [['--run-id', 'r\n2', '--subject', 's'], 'oz: invalid --run-id "r\\n2": it contains control characters\n'],
     [['--run-id', 'r', '--subject', 's', '--teams', ',,'], 'oz: invalid --teams ",,": no team in it (comma-separated team UIDs)\n'],
     [['--run-id', 'r', '--subject', 's', '--max-duration', '1h', '--deadline', '2099-01-01T00:00:00Z'], "oz: --max-duration and --deadline both set the run's deadline: give one of them\n"],
@@ -325,9 +325,9 @@ describe('oz issuer serve: POST /v1/token refuses bad requests and keeps serving
     ['an empty body', '', 400, 'the request body is empty: send {"audience": "...", "duration_seconds": N}'],
     ['an array', '[]', 400, 'the request body must be a JSON object'],
     ['no audience', '{"duration_seconds": 60}', 400, 'missing "audience": the "aud" the relying party expects'],
-    ['an empty audience', '{"audience": ""}', 400, '"audience" is empty'],
-    ['a control character', '{"audience": "a\\u001bb"}', 400, '"audience" "a\\u001bb" contains control characters'],
-    ['a long audience', JSON.stringify({ audience: 'a'.repeat(1025) }), 400, '"audience" is 1025 characters long, more than 1024'],
+    ['an empty audience', '{"audience": ""}', 400, 'invalid "audience" "": it is empty'],
+    ['a control character', '{"audience": "a\\u001bb"}', 400, 'invalid "audience" "a\\u001bb": it contains control characters'],
+    ['a long audience', JSON.stringify({ audience: 'a'.repeat(1025) }), 400, `invalid "audience" "${'a'.repeat(80)}…": it is 1025 characters long, more than 1024`],
     ['a fractional duration', '{"audience": "a", "duration_seconds": 1.5}', 400, '"duration_seconds" must be a whole number of seconds from 1 to 31622400'],
     ['a string duration', '{"audience": "a", "duration_seconds": "3600"}', 400, '"duration_seconds" must be a whole number of seconds from 1 to 31622400'],
   ])('%s: 400 problem+json', async (_n, body, status, detail) => {

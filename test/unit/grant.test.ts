@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   grantClaims,
-  grantedIdentityClaims,
   grantedLifetime,
   mintGrant,
   verifyGrant,
@@ -17,7 +16,7 @@ import {
 import { publicJwk, rotateSigningKey, loadSigningKey, type SigningKey } from '../../src/keys.js';
 import { createKeyCache } from '../../src/key-cache.js';
 import { signJwt, type SigningAlg } from '../../src/jwt.js';
-import { BACKDATE_SECONDS, MAX_TOKEN_SECONDS } from '../../src/token.js';
+import { BACKDATE_SECONDS, identityClaims, MAX_TOKEN_SECONDS } from '../../src/token.js';
 import { grantDeadline, runClaimsFromFlags } from '../../src/cli/grant-run.js';
 import { ozError } from '../helpers/thrown.js';
 
@@ -118,7 +117,7 @@ describe('verifyGrant', () => {
   });
 });
 
-describe('grantedLifetime and grantedIdentityClaims', () => {
+describe('grantedLifetime and the identity claims of a grant', () => {
   it.each([
     ['what was asked', 600, nowS + 3600, 600],
     ["capped at the grant's expiry", 7200, nowS + 3600, 3600],
@@ -129,7 +128,7 @@ describe('grantedLifetime and grantedIdentityClaims', () => {
   });
 
   it("copies the run's claims from the grant alone, with fresh standard claims", () => {
-    const c = grantedIdentityClaims(claims({ email: 'dev@example.com' }), { issuer: ISSUER, audience: 'sts.amazonaws.com', lifetimeSeconds: 900, now, jti: 'j-2' });
+    const c = identityClaims(claims({ email: 'dev@example.com' }), { issuer: ISSUER, audience: 'sts.amazonaws.com', lifetimeSeconds: 900, now, jti: 'j-2' });
     expect(c).toEqual({
       iss: ISSUER,
       sub: 'user-7',
@@ -153,9 +152,9 @@ describe('grant-run flags', () => {
 
   it.each([
     [{ subject: 's' }, 'missing --run-id'],
-    [{ runId: 'r', subject: ' ' }, '--subject is empty'],
+    [{ runId: 'r', subject: ' ' }, 'invalid --subject " ": it is empty'],
     [{ runId: 'r', subject: 's', email: ' e@x' }, 'invalid --email " e@x": it has leading or trailing whitespace'],
-    [{ runId: 'r', subject: 's', host: 'a'.repeat(1025) }, 'invalid --host: it is 1025 characters long, more than 1024'],
+    [{ runId: 'r', subject: 's', host: 'a'.repeat(1025) }, `invalid --host "${'a'.repeat(80)}…": it is 1025 characters long, more than 1024`],
   ])('%j is a usage error', (opts, message) => {
     const e = ozError(() => runClaimsFromFlags(opts));
     expect({ code: e.code, message: e.message }).toEqual({ code: 'usage', message });

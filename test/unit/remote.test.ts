@@ -183,7 +183,7 @@ describe('token endpoint input', () => {
   it('takes audience and duration, defaulting the duration to an hour and ignoring other members', () => {
     expect(parseTokenRequest(Buffer.from('{"audience":"a","duration_seconds":60,"x":1}'))).toEqual({ audience: 'a', durationSeconds: 60 });
     expect(parseTokenRequest(Buffer.from('{"audience":"a"}'))).toEqual({ audience: 'a', durationSeconds: 3600 });
-    expect(parseTokenRequest(Buffer.from('{"audience":" a"}'))).toBe('"audience" " a" has leading or trailing whitespace');
+    expect(parseTokenRequest(Buffer.from('{"audience":" a"}'))).toBe('invalid "audience" " a": it has leading or trailing whitespace');
     expect(parseTokenRequest(Buffer.from('{"audience":"a","duration_seconds":0}'))).toBe('"duration_seconds" must be a whole number of seconds from 1 to 31622400');
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ozError } from '../helpers/thrown.js';
 import { computeLifetime, identityClaims, validateAudience, BACKDATE_SECONDS, MAX_TOKEN_SECONDS } from '../../src/token.js';
-import { readRunIdentity, readRunLimits, parseDeadline } from '../../src/context.js';
+import { readRunIdentity, readRunLimits, parseDeadline, runClaims } from '../../src/context.js';
 import { OzError } from '../../src/errors.js';
 
 const now = new Date('2026-06-01T12:00:00Z');
@@ -88,7 +88,7 @@ describe('identityClaims', () => {
       },
       local,
     );
-    const claims = identityClaims(identity, { issuer: 'https://iss', audience: 'sts.amazonaws.com', lifetimeSeconds: 600, now, jti: 'j' });
+    const claims = identityClaims(runClaims(identity), { issuer: 'https://iss', audience: 'sts.amazonaws.com', lifetimeSeconds: 600, now, jti: 'j' });
     const t = now.getTime() / 1000;
     expect(claims).toEqual({
       iss: 'https://iss',
@@ -110,7 +110,7 @@ describe('identityClaims', () => {
 
   it('uses documented local defaults, with no email claim, on a bare machine', () => {
     const identity = readRunIdentity({ OZ_EMAIL: '' }, local);
-    const claims = identityClaims(identity, { issuer: 'i', audience: 'a', lifetimeSeconds: 1, now });
+    const claims = identityClaims(runClaims(identity), { issuer: 'i', audience: 'a', lifetimeSeconds: 1, now });
     expect(claims).not.toHaveProperty('email');
     expect(claims).toMatchObject({ sub: 'local:alice', teams: ['local'], run_id: 'local-box', environment: 'local', host: 'box' });
     expect(identity.subject.source).toBe('default');
