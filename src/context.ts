@@ -147,18 +147,27 @@ export function readIssuerUrl(env: Env): string {
   return normaliseIssuerUrl(raw, 'config', 'OZ_ISSUER_URL');
 }
 
-/** An issuer is an http(s) URL without query or fragment; its trailing slash is dropped. */
-export function normaliseIssuerUrl(raw: string, code: 'config' | 'usage', what: string): string {
+/**
+ * An http(s) URL with no fragment or credentials (and, unless `allowQuery`, no query): what
+ * oz accepts for its issuer and its token endpoint.
+ */
+export function parseHttpUrl(raw: string, code: 'config' | 'usage', what: string, opts: { example: string; allowQuery?: boolean }): URL {
   let u: URL;
   try {
     u = new URL(raw);
   } catch {
-    throw new OzError(code, `invalid ${what} ${quote(raw)}: expected an http(s) URL such as https://issuer.example.com`);
+    throw new OzError(code, `invalid ${what} ${quote(raw)}: expected an http(s) URL such as ${opts.example}`);
   }
-  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.search || u.hash || u.username || u.password) {
-    throw new OzError(code, `invalid ${what} ${quote(raw)}: an issuer must be an http(s) URL with no query, fragment or credentials`);
+  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || (u.search && !opts.allowQuery) || u.hash || u.username || u.password) {
+    const parts = opts.allowQuery ? 'fragment or credentials' : 'query, fragment or credentials';
+    throw new OzError(code, `invalid ${what} ${quote(raw)}: it must be an http(s) URL with no ${parts}`);
   }
-  return u.href.replace(/\/+$/, '');
+  return u;
+}
+
+/** An issuer is an http(s) URL without query or fragment; its trailing slash is dropped. */
+export function normaliseIssuerUrl(raw: string, code: 'config' | 'usage', what: string): string {
+  return parseHttpUrl(raw, code, what, { example: 'https://issuer.example.com' }).href.replace(/\/+$/, '');
 }
 
 /** Seconds left before the deadline; undefined when there is no deadline. */

@@ -1,4 +1,4 @@
-import { readIssuerUrl, RUN_CONTEXT_VARIABLES, type Env } from '../context.js';
+import { parseHttpUrl, readIssuerUrl, RUN_CONTEXT_VARIABLES, type Env } from '../context.js';
 import { parseDurationSeconds } from '../duration.js';
 import { OzError, quote } from '../errors.js';
 import { TOKEN_PATH } from '../issuer.js';
@@ -45,16 +45,7 @@ export function readRemoteConfig(env: Env): RemoteConfig {
 export function readTokenUrl(env: Env): string {
   const raw = env.OZ_TOKEN_URL ?? '';
   if (raw === '') return `${readIssuerUrl(env)}${TOKEN_PATH}`;
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new OzError('config', `invalid OZ_TOKEN_URL ${quote(raw)}: expected an http(s) URL such as https://oidc.example.com/v1/token`);
-  }
-  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.hash || u.username || u.password) {
-    throw new OzError('config', `invalid OZ_TOKEN_URL ${quote(raw)}: it must be an http(s) URL with no fragment or credentials`);
-  }
-  return u.href;
+  return parseHttpUrl(raw, 'config', 'OZ_TOKEN_URL', { example: 'https://oidc.example.com/v1/token', allowQuery: true }).href;
 }
 
 export function readTokenTimeoutMs(env: Env): number {

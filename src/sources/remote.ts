@@ -155,10 +155,8 @@ async function attemptOnce(
   let headers: Record<string, string | string[] | undefined>;
   let text: string | undefined;
   try {
-    const target = new URL(config.tokenUrl);
     const res = await dispatcher.request({
-      origin: target.origin,
-      path: `${target.pathname}${target.search}`,
+      ...originAndPath(config.tokenUrl),
       method: 'POST',
       signal,
       headersTimeout: timeoutMs,
@@ -262,10 +260,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * `inspect --verify` fetches (discovery, JWKS), so that it works wherever the client does.
  */
 export async function getJson(url: string, env: Env, timeoutMs = 10_000): Promise<unknown> {
-  const target = new URL(url);
   const res = await dispatcherFor(env).request({
-    origin: target.origin,
-    path: `${target.pathname}${target.search}`,
+    ...originAndPath(url),
     method: 'GET',
     signal: AbortSignal.timeout(timeoutMs),
     headersTimeout: timeoutMs,
@@ -276,4 +272,10 @@ export async function getJson(url: string, env: Env, timeoutMs = 10_000): Promis
   if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
   if (text === undefined) throw new Error('the document is larger than 1 MiB');
   return JSON.parse(text);
+}
+
+/** What Dispatcher#request takes instead of a URL. */
+function originAndPath(url: string): { origin: string; path: string } {
+  const u = new URL(url);
+  return { origin: u.origin, path: `${u.pathname}${u.search}` };
 }
