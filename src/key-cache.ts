@@ -1,7 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadSigningKey, publishedKeys, RETIRED_KEYS_FILE, SIGNING_KEY_FILE, type SigningKey } from './keys.js';
+import { loadSigningKey, publishedKeys, RETIRED_KEYS_FILE, SIGNING_KEY_FILE, type PublicJwk, type SigningKey } from './keys.js';
 import type { VerificationKey } from './grant.js';
 import { describeCause } from './errors.js';
 
@@ -14,6 +14,8 @@ import { describeCause } from './errors.js';
 export interface KeyCache {
   signingKey(): SigningKey;
   verificationKey(kid: string): VerificationKey | undefined;
+  /** The published set, for the JWKS document. */
+  publishedKeys(): readonly PublicJwk[];
   /** Changes whenever the keys are reloaded, so that what was verified with them can be dropped. */
   version(): number;
 }
@@ -35,6 +37,7 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
   let signing: SigningKey | undefined;
   let loads = 0;
   let verifying = new Map<string, VerificationKey>();
+  let published: PublicJwk[] = [];
 
   const fingerprint = () =>
     files
@@ -51,11 +54,15 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
   const load = () => {
     const key = loadSigningKey(opts.dataDir, { create: false });
     const keys = new Map<string, VerificationKey>();
-    for (const jwk of publishedKeys(opts.dataDir, now(), { create: false })) {
+    // Retired keys whose time is up drop out at the next change of the key files; by then no
+    // token or grant they signed is still valid.
+    const jwks = publishedKeys(opts.dataDir, now(), { create: false });
+    for (const jwk of jwks) {
       keys.set(jwk.kid, { key: createPublicKey({ key: jwk, format: 'jwk' }), alg: jwk.alg });
     }
     signing = key;
     verifying = keys;
+    published = jwks;
     loads++;
   };
 
@@ -89,6 +96,10 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
       // A kid we have not seen may be from a rotation in the last second.
       refresh(true);
       return verifying.get(kid);
+    },
+    publishedKeys() {
+      refresh(false);
+      return published;
     },
     version() {
       refresh(false);

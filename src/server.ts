@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { discoveryDocument, jwksDocument, DISCOVERY_PATH, JWKS_PATH } from './issuer.js';
-import { publishedKeys } from './keys.js';
+import type { KeyCache } from './key-cache.js';
 import { oneLine } from './errors.js';
 
 /**
@@ -12,8 +12,8 @@ import { oneLine } from './errors.js';
 export interface ServerOptions {
   /** Asked per request: with --port 0 the issuer URL is known only once the server listens. */
   issuer: () => string;
-  dataDir: string;
-  now?: () => Date;
+  /** The key store as the process holds it: the JWKS is served from it, as the token route signs with it. */
+  keys: KeyCache;
   /** One line per request; never given a token. */
   log?: (line: string) => void;
   /** Extra routes (the token endpoint), keyed by path. */
@@ -65,27 +65,11 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, he
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
-/** JWKS reads are rare next to signing, but cheap to keep fresh: re-read at most once a second. */
-function cachedJwks(dataDir: string, now: () => Date): () => unknown {
-  let at = 0;
-  let doc: unknown;
-  return () => {
-    const t = now().getTime();
-    if (doc === undefined || t - at >= 1000) {
-      doc = jwksDocument(publishedKeys(dataDir, now()));
-      at = t;
-    }
-    return doc;
-  };
-}
-
 export function createIssuerServer(opts: ServerOptions): Server {
-  const now = opts.now ?? (() => new Date());
-  const jwks = cachedJwks(opts.dataDir, now);
   const publicHeaders = { 'cache-control': 'public, max-age=300', 'access-control-allow-origin': '*' };
   const routes: Record<string, Route> = {
     [DISCOVERY_PATH]: { methods: ['GET', 'HEAD'], handle: (_req, res) => sendJson(res, 200, discoveryDocument(opts.issuer()), publicHeaders) },
-    [JWKS_PATH]: { methods: ['GET', 'HEAD'], handle: (_req, res) => sendJson(res, 200, jwks(), publicHeaders) },
+    [JWKS_PATH]: { methods: ['GET', 'HEAD'], handle: (_req, res) => sendJson(res, 200, jwksDocument(opts.keys.publishedKeys()), publicHeaders) },
     ...opts.routes,
   };
   const handle = async (req: IncomingMessage, res: ServerResponse) => {

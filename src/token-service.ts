@@ -3,7 +3,7 @@ import { signJwtAsync } from './jwt.js';
 import { MAX_DURATION_SECONDS } from './duration.js';
 import { claimValueProblem, DEFAULT_TOKEN_SECONDS, IDENTITY_TOKEN_TYPE, identityClaims } from './token.js';
 import { grantedLifetime, RUN_EXPIRED_PROBLEM, RUN_TOKEN_AUDIENCE, verifyGrant, type GrantClaims, type GrantVerdict } from './grant.js';
-import { createKeyCache, type KeyCache } from './key-cache.js';
+import type { KeyCache } from './key-cache.js';
 import { RateLimiter } from './rate-limit.js';
 import { annotateLog, sendJson, sendProblem, type Route } from './server.js';
 import { quote } from './errors.js';
@@ -25,14 +25,14 @@ export const RATE_LIMIT_BURST_FACTOR = 3;
 export interface TokenServiceOptions {
   /** The issuer the service signs as, and that run tokens must name. */
   issuer: () => string;
-  dataDir: string;
+  /** The key store as the server holds it: grants are checked and tokens signed with it. */
+  keys: KeyCache;
   now?: () => Date;
   /** When non-empty, the only audiences tokens are issued for. */
   allowedAudiences?: readonly string[];
   /** Requests per second per run grant; 0 turns the limit off. */
   rateLimit?: number;
   log?: (line: string) => void;
-  keys?: KeyCache;
 }
 
 /** Verified run tokens remembered at most; past it the memory starts over. */
@@ -70,7 +70,7 @@ const INVALID_TOKEN_CHALLENGE = 'Bearer realm="oz", error="invalid_token"';
 
 export function tokenRoute(opts: TokenServiceOptions): Route {
   const now = opts.now ?? (() => new Date());
-  const keys = opts.keys ?? createKeyCache({ dataDir: opts.dataDir, now, onReloadError: opts.log });
+  const { keys } = opts;
   const verify = grantVerifier(keys, opts.issuer);
   const allowed = opts.allowedAudiences && opts.allowedAudiences.length > 0 ? new Set(opts.allowedAudiences) : undefined;
   const rate = opts.rateLimit ?? DEFAULT_RATE_LIMIT;

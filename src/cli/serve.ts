@@ -3,6 +3,7 @@ import { OzError, describeCause, quote } from '../errors.js';
 import { loadSigningKey } from '../keys.js';
 import { dataDir } from '../paths.js';
 import { createIssuerServer } from '../server.js';
+import { createKeyCache } from '../key-cache.js';
 import { TOKEN_PATH } from '../issuer.js';
 import { parseDurationSeconds } from '../duration.js';
 import { validateAudience } from '../token.js';
@@ -86,16 +87,18 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   let issuer = explicitIssuer ? issuerUrl(opts.issuer) : '';
   const log = batchedLog(note);
   const issuerNow = () => issuer;
+  // One view of the key files for the whole server: what the JWKS publishes is what signs.
+  const keys = createKeyCache({ dataDir: dir, onReloadError: log });
   const routes = {
     [TOKEN_PATH]: tokenRoute({
       issuer: issuerNow,
-      dataDir: dir,
+      keys,
       allowedAudiences: allowed,
       rateLimit,
       log,
     }),
   };
-  const server = createIssuerServer({ issuer: issuerNow, dataDir: dir, log, routes, requestTimeoutMs });
+  const server = createIssuerServer({ issuer: issuerNow, keys, log, routes, requestTimeoutMs });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new OzError('config', `cannot listen on ${opts.host}:${port}: ${describeCause(e)}`, { cause: e })));
     server.listen(port, opts.host, () => resolve());
