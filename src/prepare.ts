@@ -5,10 +5,12 @@ import { AWS_STS_AUDIENCE, parseRoleArn, sessionNameForRun } from './aws.js';
 import type { Env } from './context.js';
 import { OzError, describeCause, quote } from './errors.js';
 import { buildExternalAccountConfig, executableCommand, validateGcpFederation, type GcpFederation } from './gcp.js';
-import { ensurePrivateDir, tryUnlink, writeFileAtomic } from './securefile.js';
+import { assertPrivateDir, ensurePrivateDir, tryUnlink, writeFileAtomic } from './securefile.js';
 import { issueToken } from './sources/index.js';
 import { MAX_TOKEN_SECONDS } from './token.js';
 import type { EnvAssignment } from './shell.js';
+
+const PREPARE_DIR_CHECK = { code: 'config', what: 'prepare directory' } as const;
 
 /** File names inside the private directory; cleanup removes exactly these. */
 export const PREPARED_FILES = {
@@ -114,7 +116,7 @@ export async function prepare(flags: PrepareFlags, ctx: PrepareContext): Promise
     }
   }
 
-  ensurePrivateDir(dir, { code: 'config', what: 'prepare directory' });
+  ensurePrivateDir(dir, PREPARE_DIR_CHECK);
   const write = (name: string, data: string) => {
     const path = join(dir, name);
     try {
@@ -155,33 +157,24 @@ function writeGcp(gcp: GcpFederation, command: string, dir: string, write: (name
 export function cleanup(flagDir: string | undefined, ctx: Omit<PrepareContext, 'ozPath' | 'now'>): { removed: string[]; dir: string } {
   const dir = preparedDir(flagDir, ctx.env, ctx.cwd, ctx.uid);
   const removed: string[] = [];
-  let exists = true;
-  try {
-    // The same checks as prepare: never act in a directory someone else controls.
-    ensureExistingPrivate(dir);
-  } catch (e) {
-    if (!(e instanceof MissingDir)) throw e;
-    exists = false;
+  if (!existsNoFollow(dir)) return { removed, dir };
+  // The same checks as prepare: never act in a directory someone else controls.
+  assertPrivateDir(dir, PREPARE_DIR_CHECK);
+  for (const name of Object.values(PREPARED_FILES)) {
+    const path = join(dir, name);
+    if (tryUnlink(path)) removed.push(path);
   }
-  if (exists) {
-    for (const name of Object.values(PREPARED_FILES)) {
-      const path = join(dir, name);
-      if (tryUnlink(path)) removed.push(path);
-    }
-    tryRmdir(dir);
-  }
+  tryRmdir(dir);
   return { removed, dir };
 }
 
-class MissingDir extends Error {}
-
-function ensureExistingPrivate(dir: string): void {
+function existsNoFollow(path: string): boolean {
   try {
-    lstatSync(dir);
+    lstatSync(path);
+    return true;
   } catch {
-    throw new MissingDir();
+    return false;
   }
-  ensurePrivateDir(dir, { code: 'config', what: 'prepare directory' });
 }
 
 function tryRmdir(dir: string): void {

@@ -226,6 +226,18 @@ describe('oz federate prepare', () => {
     });
   });
 
+  it('cleanup refuses a directory that is a symlink and removes nothing through it', async () => {
+    const real = join(home, 'real');
+    mkdirSync(real, { mode: 0o700 });
+    writeFileSync(join(real, 'aws-web-identity-token'), 'keep', { mode: 0o600 });
+    symlinkSync(real, dir);
+    const r = await oz(['federate', 'cleanup', '--dir', dir], { env });
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^oz: prepare directory ".*prepared" is a symbolic link; refusing to use it/);
+    expect(readFileSync(join(real, 'aws-web-identity-token'), 'utf8')).toBe('keep');
+  });
+
   it('cleanup removes what prepare wrote and prints the lines that unset its variables', async () => {
     const before = await oz(['federate', 'prepare', '--dir', dir, '--aws-role-arn', ROLE, ...GCP_FLAGS, '--gcp-project-id', 'my-project'], { env });
     expect(before.code).toBe(0);
