@@ -6,8 +6,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OzError } from '../src/errors.js';
-import { renderEnv, unsetEnv, type ShellKind } from '../src/shell.js';
+import { OzError } from '../src/core/errors.js';
+import { renderEnv, unsetEnv, type ShellKind } from '../src/sandbox/shell.js';
 
 const HOSTILE_VALUES: readonly (readonly [label: string, value: string])[] = [
   ['command substitution', '$(touch CANARY)'],

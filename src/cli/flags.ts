@@ -1,4 +1,4 @@
-import { SHELL_KINDS } from '../shell.js';
+import { SHELL_KINDS } from '../sandbox/shell.js';
 
 /**
  * Flags of the commands that Google's libraries and shell init scripts run on every refresh.

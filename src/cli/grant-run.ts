@@ -1,10 +1,10 @@
-import { OzError, quote } from '../errors.js';
-import { parseDeadline, parseTeams } from '../context.js';
-import { formatDuration, parseDurationOrThrow } from '../duration.js';
-import { DEFAULT_GRANT_SECONDS, grantClaims, MAX_GRANT_SECONDS, mintGrant, type RunClaims } from '../grant.js';
-import { loadSigningKey, parseAlg } from '../keys.js';
-import { claimValueProblem } from '../token.js';
-import { dataDir } from '../paths.js';
+import { OzError, quote } from '../core/errors.js';
+import { parseDeadline, parseTeams } from '../core/context.js';
+import { formatDuration, parseDurationOrThrow } from '../core/duration.js';
+import { DEFAULT_GRANT_SECONDS, grantClaims, MAX_GRANT_SECONDS, mintGrant, type RunClaims } from '../platform/grant-verify.js';
+import { loadSigningKey, parseAlg } from '../core/keys.js';
+import { claimValueProblem } from '../core/claims.js';
+import { dataDir } from '../core/paths.js';
 import { issuerUrl } from './issuer.js';
 import { out } from './output.js';
 

@@ -1,6 +1,6 @@
-import { OzError } from '../errors.js';
-import { decodeJwt } from '../jwt.js';
-import { formatDuration } from '../duration.js';
+import { OzError } from '../core/errors.js';
+import { decodeJwt } from '../core/jwt.js';
+import { formatDuration } from '../core/duration.js';
 import { out } from './output.js';
 import { painter } from './colour.js';
 
@@ -15,7 +15,7 @@ async function readStdin(): Promise<string> {
 
 /** Discovery and the JWKS come through the proxy-aware client that token requests use. */
 async function fetchJson(url: string): Promise<unknown> {
-  const { getJson } = await import('../sources/remote.js');
+  const { getJson } = await import('../sandbox/sources/remote.js');
   return getJson(url, process.env);
 }
 
@@ -38,7 +38,7 @@ export async function inspectCommand(arg: string | undefined, opts: { verify?: b
   let verification: { verified: true; issuer: string; jwks_uri: string; kid: string } | undefined;
   let verifyError: OzError | undefined;
   if (opts.verify) {
-    const { verifyAsRelyingParty } = await import('../verify.js');
+    const { verifyAsRelyingParty } = await import('../sandbox/verify.js');
     try {
       const r = await verifyAsRelyingParty(token, { now, fetchJson, audience: opts.audience });
       verification = { verified: true, issuer: r.issuer, jwks_uri: r.jwksUri, kid: r.kid };

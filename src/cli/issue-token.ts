@@ -1,9 +1,9 @@
-import { OzError, quote } from '../errors.js';
-import { parseDurationOrThrow } from '../duration.js';
-import { DEFAULT_TOKEN_SECONDS, validateAudience } from '../token.js';
-import { gcpTokenAudienceClaim } from '../gcp.js';
-import { writeFileAtomic } from '../securefile.js';
-import { issueToken, type IssuedToken } from '../sources/index.js';
+import { OzError, quote } from '../core/errors.js';
+import { parseDurationOrThrow } from '../core/duration.js';
+import { DEFAULT_TOKEN_SECONDS, validateAudience } from '../core/claims.js';
+import { gcpTokenAudienceClaim } from '../sandbox/gcp.js';
+import { writeFileAtomic } from '../core/securefile.js';
+import { issueToken, type IssuedToken } from '../sandbox/sources/index.js';
 import { FORMATS, ISSUE_TOKEN_FLAGS, parseFlags, type TokenFormat } from './flags.js';
 import { fail, failureOf, out } from './output.js';
 

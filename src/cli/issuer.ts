@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { OzError, describeCause, quote } from '../errors.js';
-import { normaliseIssuerUrl, readIssuerUrl } from '../context.js';
-import { loadSigningKey, parseAlg, publishedKeys, rotateSigningKey, SIGNING_KEY_FILE } from '../keys.js';
-import { discoveryDocument, jwksDocument, DISCOVERY_PATH, JWKS_PATH } from '../issuer.js';
-import { dataDir } from '../paths.js';
-import { writeFileAtomic } from '../securefile.js';
+import { OzError, describeCause, quote } from '../core/errors.js';
+import { normaliseIssuerUrl, readIssuerUrl } from '../core/context.js';
+import { loadSigningKey, parseAlg, publishedKeys, rotateSigningKey, SIGNING_KEY_FILE } from '../core/keys.js';
+import { discoveryDocument, jwksDocument, DISCOVERY_PATH, JWKS_PATH } from '../platform/issuer.js';
+import { dataDir } from '../core/paths.js';
+import { writeFileAtomic } from '../core/securefile.js';
 import { out, note } from './output.js';
 
 const env = process.env;

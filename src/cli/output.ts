@@ -1,5 +1,5 @@
 import { painter } from './colour.js';
-import { OzError, oneLine, INTERNAL_EXIT_CODE, describeCause } from '../errors.js';
+import { OzError, oneLine, INTERNAL_EXIT_CODE, describeCause } from '../core/errors.js';
 
 /** Everything the CLI prints goes through here, so tests and the gcp mode can reason about it. */
 export function out(text: string): void {

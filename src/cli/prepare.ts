@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import { OzError, quote } from '../errors.js';
-import { cleanup, prepare, PREPARED_VARIABLES, type PrepareFlags } from '../prepare.js';
-import { renderEnv, unsetEnv, SHELL_KINDS, type ShellKind } from '../shell.js';
+import { OzError, quote } from '../core/errors.js';
+import { cleanup, prepare, PREPARED_VARIABLES, type PrepareFlags } from '../sandbox/prepare.js';
+import { renderEnv, unsetEnv, SHELL_KINDS, type ShellKind } from '../sandbox/shell.js';
 import { PREPARE_FLAGS, parseFlags } from './flags.js';
 import { fail, note, out } from './output.js';
 

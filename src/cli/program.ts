@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { EXIT_CODES } from '../errors.js';
+import { EXIT_CODES } from '../core/errors.js';
 import { CLEANUP_FLAGS, ISSUE_TOKEN_FLAGS, PREPARE_FLAGS, type FlagSpec } from './flags.js';
 import { fail, note } from './output.js';
 

@@ -1,13 +1,13 @@
 import type { AddressInfo } from 'node:net';
-import { OzError, describeCause, quote } from '../errors.js';
-import { loadSigningKey } from '../keys.js';
-import { dataDir } from '../paths.js';
-import { createIssuerServer } from '../server.js';
-import { createKeyCache } from '../key-cache.js';
-import { TOKEN_PATH } from '../issuer.js';
-import { parseDurationSeconds } from '../duration.js';
-import { validateAudience } from '../token.js';
-import { tokenRoute, DEFAULT_RATE_LIMIT } from '../token-service.js';
+import { OzError, describeCause, quote } from '../core/errors.js';
+import { loadSigningKey } from '../core/keys.js';
+import { dataDir } from '../core/paths.js';
+import { createIssuerServer } from '../platform/server.js';
+import { createKeyCache } from '../platform/key-cache.js';
+import { TOKEN_PATH } from '../platform/issuer.js';
+import { parseDurationSeconds } from '../core/duration.js';
+import { validateAudience } from '../core/claims.js';
+import { tokenRoute, DEFAULT_RATE_LIMIT } from '../platform/token-service.js';
 import { issuerUrl } from './issuer.js';
 import { out, note } from './output.js';
 

@@ -1,10 +1,10 @@
-import { readIssuerUrl, readRunIdentity, readRunLimits, RUN_IDENTITY_FIELDS, secondsLeft, type RunIdentity, type Sourced } from '../context.js';
-import { formatDuration } from '../duration.js';
-import { localFacts } from '../sources/embedded.js';
-import { dataDir } from '../paths.js';
+import { readIssuerUrl, readRunIdentity, readRunLimits, RUN_IDENTITY_FIELDS, secondsLeft, type RunIdentity, type Sourced } from '../core/context.js';
+import { formatDuration } from '../core/duration.js';
+import { localFacts } from '../sandbox/sources/embedded.js';
+import { dataDir } from '../core/paths.js';
 import { out } from './output.js';
 import { painter } from './colour.js';
-import { displayUrl, ignoredVariables, readRemoteConfig, runTokenOf } from '../sources/remote-config.js';
+import { displayUrl, ignoredVariables, readRemoteConfig, runTokenOf } from '../sandbox/sources/remote-config.js';
 
 
 export async function whoamiCommand(opts: { json?: boolean }, env: NodeJS.ProcessEnv = process.env): Promise<void> {

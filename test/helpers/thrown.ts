@@ -1,4 +1,4 @@
-import { OzError } from '../../src/errors.js';
+import { OzError } from '../../src/core/errors.js';
 
 /** What `f` throws; fails the test if it returns. */
 export function thrown(f: () => unknown): unknown {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { thrown } from '../helpers/thrown.js';
-import { AWS_STS_AUDIENCE, parseRoleArn, sessionNameForRun, type RoleArn } from '../../src/aws.js';
-import { OzError } from '../../src/errors.js';
+import { AWS_STS_AUDIENCE, parseRoleArn, sessionNameForRun, type RoleArn } from '../../src/sandbox/aws.js';
+import { OzError } from '../../src/core/errors.js';
 
 const STS_SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
 const EXPECTED = 'expected arn:aws:iam::123456789012:role/NAME';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDurationOrThrow, parseDurationSeconds } from '../../src/duration.js';
-import { OzError } from '../../src/errors.js';
+import { formatDuration, parseDurationOrThrow, parseDurationSeconds } from '../../src/core/duration.js';
+import { OzError } from '../../src/core/errors.js';
 
 describe('parseDurationSeconds', () => {
   it.each([

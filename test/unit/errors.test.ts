@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EXIT_CODES, EXIT_CODE_DESCRIPTIONS, INTERNAL_EXIT_CODE, OzError, oneLine } from '../../src/errors.js';
+import { EXIT_CODES, EXIT_CODE_DESCRIPTIONS, INTERNAL_EXIT_CODE, OzError, oneLine } from '../../src/core/errors.js';
 
 describe('the exit code table', () => {
   const readme = readFileSync(join(__dirname, '../../README.md'), 'utf8');

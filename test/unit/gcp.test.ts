@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { thrown } from '../helpers/thrown.js';
-import { OzError, type OzErrorCode } from '../../src/errors.js';
+import { OzError, type OzErrorCode } from '../../src/core/errors.js';
 import {
   buildExternalAccountConfig,
   executableCommand,
@@ -9,7 +9,7 @@ import {
   validateGcpFederation,
   type GcpFederation,
   type GcpFederationInput,
-} from '../../src/gcp.js';
+} from '../../src/sandbox/gcp.js';
 
 
 function expectOzError(f: () => unknown, code: OzErrorCode, message: string): void {

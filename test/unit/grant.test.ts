@@ -12,11 +12,11 @@ import {
   RUN_TOKEN_TYPE,
   type GrantClaims,
   type VerificationKey,
-} from '../../src/grant.js';
-import { publicJwk, rotateSigningKey, loadSigningKey, type SigningKey } from '../../src/keys.js';
-import { createKeyCache } from '../../src/key-cache.js';
-import { signJwt, type SigningAlg } from '../../src/jwt.js';
-import { BACKDATE_SECONDS, identityClaims, MAX_TOKEN_SECONDS } from '../../src/token.js';
+} from '../../src/platform/grant-verify.js';
+import { publicJwk, rotateSigningKey, loadSigningKey, type SigningKey } from '../../src/core/keys.js';
+import { createKeyCache } from '../../src/platform/key-cache.js';
+import { signJwt, type SigningAlg } from '../../src/core/jwt.js';
+import { BACKDATE_SECONDS, identityClaims, MAX_TOKEN_SECONDS } from '../../src/core/claims.js';
 import { grantDeadline, runClaimsFromFlags } from '../../src/cli/grant-run.js';
 import { ozError } from '../helpers/thrown.js';
 

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { calculateJwkThumbprint } from 'jose';
 import { generateKeyPairSync } from 'node:crypto';
-import { jwkThumbprint, loadSigningKey, publicJwk, publishedKeys, rotateSigningKey, RETIRED_KEY_GRACE_SECONDS, SIGNING_KEY_FILE } from '../../src/keys.js';
-import { OzError } from '../../src/errors.js';
+import { jwkThumbprint, loadSigningKey, publicJwk, publishedKeys, rotateSigningKey, RETIRED_KEY_GRACE_SECONDS, SIGNING_KEY_FILE } from '../../src/core/keys.js';
+import { OzError } from '../../src/core/errors.js';
 
 let dir: string;
 beforeEach(() => {

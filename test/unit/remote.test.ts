@@ -9,13 +9,13 @@ import {
   parseRetryAfter,
   BASE_DELAY_MS,
   MAX_DELAY_MS,
-} from '../../src/sources/retry.js';
-import { displayUrl, ignoredVariables, readRemoteConfig, readTokenTimeoutMs, readTokenUrl, runTokenOf } from '../../src/sources/remote-config.js';
-import { issueRemote } from '../../src/sources/remote.js';
-import { RateLimiter } from '../../src/rate-limit.js';
-import { bearerToken, parseTokenRequest } from '../../src/token-service.js';
-import { loggedPath } from '../../src/server.js';
-import { OzError } from '../../src/errors.js';
+} from '../../src/sandbox/sources/retry.js';
+import { displayUrl, ignoredVariables, readRemoteConfig, readTokenTimeoutMs, readTokenUrl, runTokenOf } from '../../src/sandbox/sources/remote-config.js';
+import { issueRemote } from '../../src/sandbox/sources/remote.js';
+import { RateLimiter } from '../../src/platform/rate-limit.js';
+import { bearerToken, parseTokenRequest } from '../../src/platform/token-service.js';
+import { loggedPath } from '../../src/platform/server.js';
+import { OzError } from '../../src/core/errors.js';
 import { ozError } from '../helpers/thrown.js';
 
 describe('backoffDelayMs: full jitter', () => {

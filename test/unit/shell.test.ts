@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { thrown } from '../helpers/thrown.js';
-import { OzError } from '../../src/errors.js';
-import { SHELL_KINDS, renderEnv, unsetEnv, type ShellKind } from '../../src/shell.js';
-import { quote } from '../../src/errors.js';
+import { OzError } from '../../src/core/errors.js';
+import { SHELL_KINDS, renderEnv, unsetEnv, type ShellKind } from '../../src/sandbox/shell.js';
+import { quote } from '../../src/core/errors.js';
 
 
 describe('SHELL_KINDS', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ozError } from '../helpers/thrown.js';
-import { computeLifetime, identityClaims, validateAudience, BACKDATE_SECONDS, MAX_TOKEN_SECONDS } from '../../src/token.js';
-import { readRunIdentity, readRunLimits, parseDeadline, runClaims } from '../../src/context.js';
-import { OzError } from '../../src/errors.js';
+import { computeLifetime, identityClaims, validateAudience, BACKDATE_SECONDS, MAX_TOKEN_SECONDS } from '../../src/core/claims.js';
+import { readRunIdentity, readRunLimits, parseDeadline, runClaims } from '../../src/core/context.js';
+import { OzError } from '../../src/core/errors.js';
 
 const now = new Date('2026-06-01T12:00:00Z');
 const local = { username: () => 'alice', hostname: () => 'box' };

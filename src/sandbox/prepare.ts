@@ -2,12 +2,12 @@ import { lstatSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { AWS_STS_AUDIENCE, parseRoleArn, sessionNameForRun } from './aws.js';
-import type { Env } from './context.js';
-import { OzError, describeCause, quote } from './errors.js';
+import type { Env } from '../core/context.js';
+import { OzError, describeCause, quote } from '../core/errors.js';
 import { buildExternalAccountConfig, executableCommand, validateGcpFederation, type GcpFederation } from './gcp.js';
-import { assertPrivateDir, ensurePrivateDir, tryUnlink, writeFileAtomic } from './securefile.js';
+import { assertPrivateDir, ensurePrivateDir, tryUnlink, writeFileAtomic } from '../core/securefile.js';
 import { issueToken } from './sources/index.js';
-import { MAX_TOKEN_SECONDS } from './token.js';
+import { MAX_TOKEN_SECONDS } from '../core/claims.js';
 import type { EnvAssignment } from './shell.js';
 
 const PREPARE_DIR_CHECK = { code: 'config', what: 'prepare directory' } as const;

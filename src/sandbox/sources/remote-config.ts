@@ -1,8 +1,8 @@
-import { parseHttpUrl, readIssuerUrl, RUN_CONTEXT_VARIABLES, type Env } from '../context.js';
-import { parseDurationSeconds } from '../duration.js';
-import { OzError, quote } from '../errors.js';
-import { TOKEN_PATH } from '../issuer.js';
-import { decodeJwt } from '../jwt.js';
+import { parseHttpUrl, readIssuerUrl, RUN_CONTEXT_VARIABLES, type Env } from '../../core/context.js';
+import { parseDurationSeconds } from '../../core/duration.js';
+import { OzError, quote } from '../../core/errors.js';
+import { TOKEN_PATH } from '../../platform/issuer.js';
+import { decodeJwt } from '../../core/jwt.js';
 
 /**
  * The remote token source's settings, read from the environment without loading an HTTP

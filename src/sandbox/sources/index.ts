@@ -1,4 +1,4 @@
-import type { Env } from '../context.js';
+import type { Env } from '../../core/context.js';
 import { runTokenOf } from './remote-config.js';
 import type { IssueRequest, IssuedToken } from './types.js';
 

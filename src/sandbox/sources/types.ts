@@ -1,4 +1,4 @@
-import type { Lifetime } from '../token.js';
+import type { Lifetime } from '../../core/claims.js';
 
 export interface IssueRequest {
   audience: string;

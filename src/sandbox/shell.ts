@@ -1,4 +1,4 @@
-import { OzError, quote } from './errors.js';
+import { OzError, quote } from '../core/errors.js';
 
 /**
  * The formats `oz federate prepare --shell` can print. The shell kinds are meant to be run as

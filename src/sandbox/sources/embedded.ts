@@ -1,9 +1,9 @@
 import { hostname, userInfo } from 'node:os';
-import { readIssuerUrl, readRunIdentity, readRunLimits, runClaims, type Env, type LocalFacts } from '../context.js';
-import { loadSigningKey, parseAlg } from '../keys.js';
-import { signJwt } from '../jwt.js';
-import { computeLifetime, identityClaims, IDENTITY_TOKEN_TYPE } from '../token.js';
-import { dataDir } from '../paths.js';
+import { readIssuerUrl, readRunIdentity, readRunLimits, runClaims, type Env, type LocalFacts } from '../../core/context.js';
+import { loadSigningKey, parseAlg } from '../../core/keys.js';
+import { signJwt } from '../../core/jwt.js';
+import { computeLifetime, identityClaims, IDENTITY_TOKEN_TYPE } from '../../core/claims.js';
+import { dataDir } from '../../core/paths.js';
 import type { IssueRequest, IssuedToken } from './types.js';
 
 export const localFacts: LocalFacts = {

@@ -1,10 +1,10 @@
 import { randomUUID, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { quote } from './errors.js';
-import { decodeJwt, signJwt, type SigningAlg } from './jwt.js';
-import { BACKDATE_SECONDS, MAX_TOKEN_SECONDS, pickRunClaims, type RunClaims } from './token.js';
+import { quote } from '../core/errors.js';
+import { decodeJwt, signJwt, type SigningAlg } from '../core/jwt.js';
+import { BACKDATE_SECONDS, MAX_TOKEN_SECONDS, pickRunClaims, type RunClaims } from '../core/claims.js';
 
-export type { RunClaims } from './token.js';
-import type { SigningKey } from './keys.js';
+export type { RunClaims } from '../core/claims.js';
+import type { SigningKey } from '../core/keys.js';
 
 /**
  * Run grants: the run token that the platform mints when a run starts and puts in the

@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { signJwtAsync } from './jwt.js';
-import { MAX_DURATION_SECONDS } from './duration.js';
-import { claimValueProblem, DEFAULT_TOKEN_SECONDS, IDENTITY_TOKEN_TYPE, identityClaims } from './token.js';
-import { grantedLifetime, RUN_EXPIRED_PROBLEM, RUN_TOKEN_AUDIENCE, verifyGrant, type GrantClaims, type GrantVerdict } from './grant.js';
+import { signJwtAsync } from '../core/jwt.js';
+import { MAX_DURATION_SECONDS } from '../core/duration.js';
+import { claimValueProblem, DEFAULT_TOKEN_SECONDS, IDENTITY_TOKEN_TYPE, identityClaims } from '../core/claims.js';
+import { grantedLifetime, RUN_EXPIRED_PROBLEM, RUN_TOKEN_AUDIENCE, verifyGrant, type GrantClaims, type GrantVerdict } from './grant-verify.js';
 import type { KeyCache } from './key-cache.js';
 import { RateLimiter } from './rate-limit.js';
 import { annotateLog, sendJson, sendProblem, type Route } from './server.js';
-import { quote } from './errors.js';
+import { quote } from '../core/errors.js';
 
 /**
  * POST /v1/token: a run token in (Authorization: Bearer), an identity token out, carrying the

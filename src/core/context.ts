@@ -1,6 +1,6 @@
 import { OzError, quote } from './errors.js';
 import { parseDurationSeconds, formatDuration } from './duration.js';
-import type { RunClaims } from './token.js';
+import type { RunClaims } from './claims.js';
 
 /** The environment as oz reads it: passed in, so the core never touches process.env. */
 export type Env = Readonly<Record<string, string | undefined>>;

@@ -1,9 +1,9 @@
 import { createPublicKey } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadSigningKey, publishedKeys, RETIRED_KEYS_FILE, SIGNING_KEY_FILE, type PublicJwk, type SigningKey } from './keys.js';
-import type { VerificationKey } from './grant.js';
-import { describeCause } from './errors.js';
+import { loadSigningKey, publishedKeys, RETIRED_KEYS_FILE, SIGNING_KEY_FILE, type PublicJwk, type SigningKey } from '../core/keys.js';
+import type { VerificationKey } from './grant-verify.js';
+import { describeCause } from '../core/errors.js';
 
 /**
  * The token service's view of the key store, kept in memory: the active signing key and the

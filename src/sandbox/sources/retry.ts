@@ -1,4 +1,4 @@
-import { oneLine } from '../errors.js';
+import { oneLine } from '../../core/errors.js';
 
 /**
  * The retry policy of the token-service client, as pure functions: which answers are worth

@@ -1,8 +1,8 @@
 import { createLocalJWKSet, jwtVerify, errors as joseErrors, type JSONWebKeySet } from 'jose';
-import { OzError, describeCause, quote } from './errors.js';
-import { decodeJwt } from './jwt.js';
-import { DISCOVERY_PATH } from './issuer.js';
-import { SIGNING_ALGS } from './jwt.js';
+import { OzError, describeCause, quote } from '../core/errors.js';
+import { decodeJwt } from '../core/jwt.js';
+import { DISCOVERY_PATH } from '../platform/issuer.js';
+import { SIGNING_ALGS } from '../core/jwt.js';
 
 export type FetchJson = (url: string) => Promise<unknown>;
 

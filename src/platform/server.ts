@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { discoveryDocument, jwksDocument, DISCOVERY_PATH, JWKS_PATH } from './issuer.js';
 import type { KeyCache } from './key-cache.js';
-import { oneLine } from './errors.js';
+import { oneLine } from '../core/errors.js';
 
 /**
  * The issuer's HTTP face: discovery and the JWKS for relying parties, and whatever routes the

@@ -1,8 +1,8 @@
 import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
-import type { Env } from '../context.js';
-import { OzError } from '../errors.js';
-import { decodeJwt } from '../jwt.js';
-import { RUN_EXPIRED_PROBLEM } from '../grant.js';
+import type { Env } from '../../core/context.js';
+import { OzError } from '../../core/errors.js';
+import { decodeJwt } from '../../core/jwt.js';
+import { RUN_EXPIRED_PROBLEM } from '../../platform/grant-verify.js';
 import { displayUrl, readRemoteConfig, type RemoteConfig } from './remote-config.js';
 import {
   MAX_ATTEMPTS,

@@ -1,5 +1,5 @@
-import type { PublicJwk } from './keys.js';
-import { SIGNING_ALGS } from './jwt.js';
+import type { PublicJwk } from '../core/keys.js';
+import { SIGNING_ALGS } from '../core/jwt.js';
 
 /** Paths the issuer serves, relative to the issuer URL. */
 export const DISCOVERY_PATH = '/.well-known/openid-configuration';

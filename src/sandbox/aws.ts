@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { OzError, quote } from './errors.js';
+import { OzError, quote } from '../core/errors.js';
 
 /** The audience AWS STS expects in a web identity token from an IAM OIDC provider. */
 export const AWS_STS_AUDIENCE = 'sts.amazonaws.com';

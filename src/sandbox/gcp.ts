@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path';
-import { OzError, quote } from './errors.js';
+import { OzError, quote } from '../core/errors.js';
 
 export interface GcpFederation {
   projectNumber: string;
