@@ -1,7 +1,8 @@
 import { OzError, quote } from '../core/errors.js';
 import { parseDeadline, parseTeams } from '../core/context.js';
 import { formatDuration, parseDurationOrThrow } from '../core/duration.js';
-import { DEFAULT_GRANT_SECONDS, grantClaims, MAX_GRANT_SECONDS, mintGrant, type RunClaims } from '../platform/grant-verify.js';
+import { DEFAULT_GRANT_SECONDS, grantClaims, MAX_GRANT_SECONDS, mintGrant } from '../platform/grant-mint.js';
+import type { RunClaims } from '../core/claims.js';
 import { loadSigningKey, parseAlg } from '../core/keys.js';
 import { claimValueProblem } from '../core/claims.js';
 import { dataDir } from '../core/paths.js';

@@ -4,7 +4,7 @@ import { loadSigningKey } from '../core/keys.js';
 import { dataDir } from '../core/paths.js';
 import { createIssuerServer } from '../platform/server.js';
 import { createKeyCache } from '../platform/key-cache.js';
-import { TOKEN_PATH } from '../platform/issuer.js';
+import { TOKEN_PATH } from '../core/wire.js';
 import { parseDurationSeconds } from '../core/duration.js';
 import { validateAudience } from '../core/claims.js';
 import { tokenRoute, DEFAULT_RATE_LIMIT } from '../platform/token-service.js';

@@ -1,70 +1,21 @@
-import { randomUUID, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { quote } from '../core/errors.js';
-import { decodeJwt, signJwt, type SigningAlg } from '../core/jwt.js';
-import { BACKDATE_SECONDS, MAX_TOKEN_SECONDS, pickRunClaims, type RunClaims } from '../core/claims.js';
+import { decodeJwt, type SigningAlg } from '../core/jwt.js';
+import { BACKDATE_SECONDS, MAX_TOKEN_SECONDS } from '../core/claims.js';
+import { RUN_TOKEN_AUDIENCE, RUN_TOKEN_TYPE } from '../core/wire.js';
+import type { GrantClaims } from './grant-mint.js';
 
-export type { RunClaims } from '../core/claims.js';
-import type { SigningKey } from '../core/keys.js';
+export type { GrantClaims } from './grant-mint.js';
 
 /**
- * Run grants: the run token that the platform mints when a run starts and puts in the
- * sandbox as OZ_RUN_TOKEN. It binds the run's claims; the token service copies them into
- * every identity token it issues for the run, so the sandbox never chooses its identity.
- *
- * A grant is signed with the issuer's own key but can never pass for an identity token:
- * its JWT `typ` is RUN_TOKEN_TYPE (identity tokens say `JWT`) and its `aud` is
- * RUN_TOKEN_AUDIENCE, which no relying party expects and the token service refuses to issue.
+ * The token service's side of run grants (see grant-mint.ts): is this bearer token a run
+ * token this issuer granted, still valid?
  */
 
-export const RUN_TOKEN_TYPE = 'oz-run+jwt';
-export const RUN_TOKEN_AUDIENCE = 'oz:token-service';
-export const DEFAULT_GRANT_SECONDS = 4 * 3600;
-/** The problem type (RFC 9457) with which the token service refuses a grant past its deadline. */
-export const RUN_EXPIRED_PROBLEM = 'urn:oz:problem:run-expired';
-/**
- * A rotated key stays published for a day (RETIRED_KEY_GRACE_SECONDS), so a grant that lived
- * longer could outlive the key that signed it and stop working in the middle of a run.
- */
-export const MAX_GRANT_SECONDS = 24 * 3600;
 /** Tolerated difference between the clocks of the platform that minted a grant and the service. */
 const GRANT_CLOCK_SKEW_SECONDS = 60;
 
-export interface GrantClaims extends RunClaims {
-  iss: string;
-  aud: string;
-  iat: number;
-  exp: number;
-  jti: string;
-}
-
 const OPTIONAL_STRING_CLAIMS = ['email', 'environment', 'agent_name', 'skill_spec', 'host'] as const;
-
-export interface GrantInput {
-  issuer: string;
-  run: RunClaims;
-  /** When the run's maximum runtime ends: the grant's `exp`. */
-  deadline: Date;
-  now: Date;
-  jti?: string;
-}
-
-export function grantClaims(input: GrantInput): GrantClaims {
-  const { run } = input;
-  const { sub, ...rest } = pickRunClaims(run);
-  return {
-    iss: input.issuer,
-    sub,
-    aud: RUN_TOKEN_AUDIENCE,
-    iat: Math.floor(input.now.getTime() / 1000),
-    exp: Math.floor(input.deadline.getTime() / 1000),
-    jti: input.jti ?? randomUUID(),
-    ...rest,
-  };
-}
-
-export function mintGrant(claims: GrantClaims, key: SigningKey): string {
-  return signJwt({ alg: key.alg, kid: key.kid, typ: RUN_TOKEN_TYPE }, claims, key.privateKey);
-}
 
 export interface VerificationKey {
   key: KeyObject;

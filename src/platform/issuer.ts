@@ -1,10 +1,6 @@
 import type { PublicJwk } from '../core/keys.js';
 import { SIGNING_ALGS } from '../core/jwt.js';
-
-/** Paths the issuer serves, relative to the issuer URL. */
-export const DISCOVERY_PATH = '/.well-known/openid-configuration';
-export const JWKS_PATH = '/.well-known/jwks.json';
-export const TOKEN_PATH = '/v1/token';
+import { JWKS_PATH } from '../core/wire.js';
 
 export const CLAIMS_SUPPORTED = [
   'iss', 'sub', 'aud', 'iat', 'nbf', 'exp', 'jti', 'email', 'teams',

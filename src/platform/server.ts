@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { discoveryDocument, jwksDocument, DISCOVERY_PATH, JWKS_PATH } from './issuer.js';
+import { discoveryDocument, jwksDocument } from './issuer.js';
+import { DISCOVERY_PATH, JWKS_PATH } from '../core/wire.js';
 import type { KeyCache } from './key-cache.js';
 import { oneLine } from '../core/errors.js';
 

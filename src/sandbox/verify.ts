@@ -1,7 +1,7 @@
 import { createLocalJWKSet, jwtVerify, errors as joseErrors, type JSONWebKeySet } from 'jose';
 import { OzError, describeCause, quote } from '../core/errors.js';
 import { decodeJwt } from '../core/jwt.js';
-import { DISCOVERY_PATH } from '../platform/issuer.js';
+import { DISCOVERY_PATH } from '../core/wire.js';
 import { SIGNING_ALGS } from '../core/jwt.js';
 
 export type FetchJson = (url: string) => Promise<unknown>;

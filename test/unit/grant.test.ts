@@ -3,16 +3,9 @@ import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  grantClaims,
-  grantedLifetime,
-  mintGrant,
-  verifyGrant,
-  RUN_TOKEN_AUDIENCE,
-  RUN_TOKEN_TYPE,
-  type GrantClaims,
-  type VerificationKey,
-} from '../../src/platform/grant-verify.js';
+import { grantedLifetime, verifyGrant, type VerificationKey } from '../../src/platform/grant-verify.js';
+import { grantClaims, mintGrant, type GrantClaims } from '../../src/platform/grant-mint.js';
+import { RUN_TOKEN_AUDIENCE, RUN_TOKEN_TYPE } from '../../src/core/wire.js';
 import { publicJwk, rotateSigningKey, loadSigningKey, type SigningKey } from '../../src/core/keys.js';
 import { createKeyCache } from '../../src/platform/key-cache.js';
 import { signJwt, type SigningAlg } from '../../src/core/jwt.js';

@@ -1,7 +1,7 @@
 import { parseHttpUrl, readIssuerUrl, RUN_CONTEXT_VARIABLES, type Env } from '../../core/context.js';
 import { parseDurationSeconds } from '../../core/duration.js';
 import { OzError, quote } from '../../core/errors.js';
-import { TOKEN_PATH } from '../../platform/issuer.js';
+import { TOKEN_PATH } from '../../core/wire.js';
 import { decodeJwt } from '../../core/jwt.js';
 
 /**

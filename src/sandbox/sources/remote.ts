@@ -2,7 +2,7 @@ import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import type { Env } from '../../core/context.js';
 import { OzError } from '../../core/errors.js';
 import { decodeJwt } from '../../core/jwt.js';
-import { RUN_EXPIRED_PROBLEM } from '../../platform/grant-verify.js';
+import { RUN_EXPIRED_PROBLEM } from '../../core/wire.js';
 import { displayUrl, readRemoteConfig, type RemoteConfig } from './remote-config.js';
 import {
   MAX_ATTEMPTS,
