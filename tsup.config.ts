@@ -143,10 +143,14 @@ export default defineConfig([
       writeFileSync('dist/cli.cjs', `${built}\n//# oz-build ${createHash('sha256').update(built).digest('hex')}\n`);
       writeCodeCache();
       // Every KB of this file is compiled on every refresh (about 20 µs per KB here). If
-      // commander or jose shows up, main.ts stopped importing './program.js' by that name.
+      // commander or jose shows up, main.ts stopped importing './program.js' by that name, or
+      // something the hot path imports reaches them: the build fails rather than ship that.
       const hot = readFileSync('dist/cli.cjs', 'utf8');
-      if (/node_modules\/(commander|jose)\//.test(hot) || hot.length > 150_000) {
-        console.warn(`warning: dist/cli.cjs is ${Math.round(hot.length / 1024)} KB and holds more than the hot path; see tsup.config.ts`);
+      const heavy = /node_modules\/(commander|jose)\//.exec(hot);
+      if (heavy || hot.length > 150_000) {
+        throw new Error(
+          `dist/cli.cjs is ${Math.round(hot.length / 1024)} KB${heavy ? ` and holds ${heavy[1]}` : ''}: the hot path must load neither commander nor jose (see tsup.config.ts)`,
+        );
       }
     },
   },

@@ -2,6 +2,7 @@ import { OzError } from '../core/errors.js';
 import { decodeJwt } from '../core/jwt.js';
 import { formatDuration } from '../core/duration.js';
 import { out } from './output.js';
+import type { INSPECT, OptionsOf } from './spec.js';
 import { painter } from './colour.js';
 
 async function readStdin(): Promise<string> {
@@ -27,11 +28,12 @@ function when(epoch: unknown, now: Date): string | undefined {
   return `${d.toISOString()} (${rel})`;
 }
 
-export async function inspectCommand(arg: string | undefined, opts: { verify?: boolean; audience?: string; json?: boolean }): Promise<void> {
+export async function inspectCommand(opts: OptionsOf<typeof INSPECT>, arg?: string): Promise<void> {
   const token = (arg === undefined || arg === '-' ? await readStdin() : arg).trim();
   if (token === '') throw new OzError('usage', 'the token is empty');
-  const decoded = decodeJwt(token);
-  if (typeof decoded === 'string') throw new OzError('usage', `not a JWT: ${decoded}`);
+  const r = decodeJwt(token);
+  if (!r.ok) throw new OzError('usage', `not a JWT: ${r.problem}`);
+  const decoded = r.value;
   const now = new Date();
   const exp = decoded.payload.exp;
   const secondsLeft = typeof exp === 'number' ? Math.floor(exp - now.getTime() / 1000) : null;

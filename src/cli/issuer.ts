@@ -1,31 +1,24 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { OzError, describeCause, quote } from '../core/errors.js';
-import { normaliseIssuerUrl, readIssuerUrl } from '../core/context.js';
-import { loadSigningKey, parseAlg, publishedKeys, rotateSigningKey, SIGNING_KEY_FILE } from '../core/keys.js';
+import { readIssuerUrl, SIGNING_ALG } from '../core/context.js';
+import { readSetting } from '../core/settings.js';
+import { loadSigningKey, publishedKeys, rotateSigningKey, SIGNING_KEY_FILE } from '../core/keys.js';
 import { discoveryDocument, jwksDocument } from '../platform/issuer.js';
 import { DISCOVERY_PATH, JWKS_PATH } from '../core/wire.js';
 import { dataDir } from '../core/paths.js';
 import { writeFileAtomic } from '../core/securefile.js';
 import { out, note } from './output.js';
+import type { DISCOVERY, INIT, OptionsOf, PUBLISH, ROTATE } from './spec.js';
 
 const env = process.env;
 const dir = () => dataDir(env, process.cwd());
 const json = (v: unknown) => out(`${JSON.stringify(v, null, 2)}\n`);
 
-function defaultAlg(flag: string | undefined) {
-  if (flag) return parseAlg(flag, 'usage');
-  return env.OZ_SIGNING_ALG ? parseAlg(env.OZ_SIGNING_ALG, 'config') : undefined;
-}
-
-export function issuerUrl(flag: string | undefined): string {
-  return flag === undefined ? readIssuerUrl(env) : normaliseIssuerUrl(flag, 'usage', '--issuer');
-}
-
-export async function initCommand(opts: { alg?: string; json?: boolean }): Promise<void> {
+export async function initCommand(opts: OptionsOf<typeof INIT>): Promise<void> {
   const d = await dir();
   const existed = existsSync(join(d, SIGNING_KEY_FILE));
-  const key = loadSigningKey(d, { alg: defaultAlg(opts.alg) });
+  const key = loadSigningKey(d, { alg: readSetting(SIGNING_ALG, env, opts.alg)?.value });
   if (existed && opts.alg && opts.alg !== key.alg) {
     note(`oz: a ${key.alg} key already exists; use \`oz issuer rotate --alg ${opts.alg}\` to change algorithm`);
   }
@@ -33,8 +26,8 @@ export async function initCommand(opts: { alg?: string; json?: boolean }): Promi
   out(`${existed ? 'Signing key already present' : 'Created signing key'}: kid ${key.kid} (${key.alg}) in ${d}\n`);
 }
 
-export async function rotateCommand(opts: { alg?: string; json?: boolean }): Promise<void> {
-  const r = rotateSigningKey(await dir(), new Date(), opts.alg ? parseAlg(opts.alg, 'usage') : undefined);
+export async function rotateCommand(opts: OptionsOf<typeof ROTATE>): Promise<void> {
+  const r = rotateSigningKey(await dir(), new Date(), opts.alg);
   if (opts.json) return json(r);
   out(`New signing key: kid ${r.current.kid} (${r.current.alg})\n`);
   out(`Old key ${r.previous.kid} stays in the JWKS until ${r.previous.keepUntil}\n`);
@@ -44,8 +37,8 @@ export async function jwksCommand(): Promise<void> {
   json(jwksDocument(publishedKeys(await dir(), new Date())));
 }
 
-export async function discoveryCommand(opts: { issuer?: string }): Promise<void> {
-  json(discoveryDocument(issuerUrl(opts.issuer)));
+export async function discoveryCommand(opts: OptionsOf<typeof DISCOVERY>): Promise<void> {
+  json(discoveryDocument(readIssuerUrl(env, opts.issuer)));
 }
 
 /**
@@ -53,9 +46,9 @@ export async function discoveryCommand(opts: { issuer?: string }): Promise<void>
  * `${issuer}/.well-known/openid-configuration` and the JWKS it names over public https.
  * They are public documents, so they are written world-readable.
  */
-export async function publishCommand(opts: { out: string; issuer?: string }): Promise<void> {
-  const issuer = issuerUrl(opts.issuer);
-  const root = resolve(opts.out);
+export async function publishCommand(opts: OptionsOf<typeof PUBLISH>): Promise<void> {
+  const issuer = readIssuerUrl(env, opts.issuer);
+  const root = resolve(opts.out!);
   const files: [string, unknown][] = [
     [DISCOVERY_PATH, discoveryDocument(issuer)],
     [JWKS_PATH, jwksDocument(publishedKeys(await dir(), new Date()))],

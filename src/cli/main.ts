@@ -1,10 +1,14 @@
-import { wantsGcpFormat } from './flags.js';
+import { ISSUE_TOKEN, PREPARE } from './spec.js';
+import { parseFast, winningFormat } from './fast-args.js';
 import { silenceStderr, fail } from './output.js';
+import { runCommand, writeGcpFailure } from './run.js';
+import { OzError, quote } from '../core/errors.js';
 
 /**
  * Entry point. The commands that run on every credential refresh (`federate issue-token`,
- * `federate prepare`) are dispatched here without loading commander; everything else, and
- * any call that asks for help, goes through the full commander program.
+ * `federate prepare`) are parsed here from their spec without loading commander; everything
+ * else, and any call that asks for help or that the fast parser cannot take, goes through the
+ * full commander program, derived from the same spec.
  */
 const argv = process.argv.slice(2);
 const wantsHelp = argv.some((a) => a === '--help' || a === '-h');
@@ -17,14 +21,24 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 
 async function main(): Promise<void> {
   if (argv[0] === 'federate' && argv[1] === 'issue-token' && !wantsHelp) {
-    const gcpMode = wantsGcpFormat(argv);
-    if (gcpMode) silenceStderr();
-    const { runFast } = await import('./issue-token.js');
-    if (await runFast(argv.slice(2), gcpMode)) return;
+    const gcpFormat = winningFormat(argv) === 'gcp';
+    if (gcpFormat) silenceStderr();
+    const opts = parseFast(ISSUE_TOKEN, argv.slice(2));
+    if (opts) {
+      const { issueTokenCommand } = await import('./issue-token.js');
+      return runCommand(() => issueTokenCommand(opts), gcpFormat);
+    }
+    // Commander's messages go to stderr, which Google's libraries would parse as the answer.
+    if (gcpFormat) {
+      return writeGcpFailure(new OzError('usage', `bad arguments ${quote(argv.slice(2).join(' '))}: see \`oz federate issue-token --help\``));
+    }
   }
   if (argv[0] === 'federate' && argv[1] === 'prepare' && !wantsHelp) {
-    const { runFast } = await import('./prepare.js');
-    if (await runFast(argv.slice(2))) return;
+    const opts = parseFast(PREPARE, argv.slice(2));
+    if (opts) {
+      const { prepareCommand } = await import('./prepare.js');
+      return runCommand(() => prepareCommand(opts));
+    }
   }
   const { runProgram } = await import('./program.js');
   await runProgram(argv);

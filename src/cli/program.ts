@@ -1,244 +1,81 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES } from '../core/errors.js';
-import { CLEANUP_FLAGS, ISSUE_TOKEN_FLAGS, PREPARE_FLAGS, type FlagSpec } from './flags.js';
-import { fail, note } from './output.js';
+import { COMMANDS, GROUPS, optionHelp, type CommandSpec } from './spec.js';
+import { note } from './output.js';
+import { runCommand } from './run.js';
 
-function examples(lines: string[]): string {
+/** A command's body: its options as the spec types them, and its argument when it has one. */
+export type Handler = (opts: Record<string, unknown>, arg?: string) => Promise<void>;
+
+/**
+ * Each command's handler, imported when the command runs, so that `oz issuer jwks` does not
+ * load the token client and `--help` loads nothing but commander.
+ */
+const HANDLERS: Record<string, () => Promise<Handler>> = {
+  'federate issue-token': async () => (await import('./issue-token.js')).issueTokenCommand as Handler,
+  'federate prepare': async () => (await import('./prepare.js')).prepareCommand as Handler,
+  'federate cleanup': async () => (await import('./prepare.js')).cleanupCommand as Handler,
+  'federate whoami': async () => (await import('./whoami.js')).whoamiCommand as Handler,
+  'federate inspect': async () => (await import('./inspect.js')).inspectCommand as Handler,
+  'issuer init': async () => (await import('./issuer.js')).initCommand as Handler,
+  'issuer rotate': async () => (await import('./issuer.js')).rotateCommand as Handler,
+  'issuer jwks': async () => (await import('./issuer.js')).jwksCommand as Handler,
+  'issuer discovery': async () => (await import('./issuer.js')).discoveryCommand as Handler,
+  'issuer publish': async () => (await import('./issuer.js')).publishCommand as Handler,
+  'issuer serve': async () => (await import('./serve.js')).serveCommand as Handler,
+  'issuer grant-run': async () => (await import('./grant-run.js')).grantRunCommand as Handler,
+};
+
+function examples(lines: readonly string[]): string {
   return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 }
 
-function addFlags(cmd: Command, specs: readonly FlagSpec[]): Command {
-  for (const s of specs) {
-    const opt = new Option(s.flags, s.help);
-    if (s.choices) opt.choices(s.choices);
+export function commandId(spec: CommandSpec): string {
+  return spec.path.join(' ');
+}
+
+/** Options exactly as the spec declares them; commander checks choices and required ones. */
+function addCommand(group: Command, spec: CommandSpec, run: (spec: CommandSpec, opts: Record<string, unknown>, arg?: string) => Promise<void>): void {
+  const cmd = group.command(spec.path[1]).description(spec.summary);
+  if (spec.argument) cmd.argument(`[${spec.argument.name}]`, spec.argument.help);
+  for (const o of spec.options) {
+    const opt = new Option(o.value ? `${o.flag} ${o.value}` : o.flag, optionHelp(o));
+    if (o.choices) opt.choices(o.choices);
+    if (o.default !== undefined) opt.default(o.default);
+    if (o.repeatable) opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+    if (o.required) opt.makeOptionMandatory();
     cmd.addOption(opt);
   }
-  return cmd;
+  cmd.addHelpText('after', examples(spec.examples));
+  cmd.action(async (...args: unknown[]) => {
+    const command = args.at(-1) as Command;
+    const arg = spec.argument ? (args[0] as string | undefined) : undefined;
+    await run(spec, command.opts(), arg);
+  });
 }
 
-/** Run an action, turning every failure into one line on stderr and an exit status. */
-function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      await fn(...args);
-    } catch (e) {
-      await fail(e);
-    }
-  };
+export type Runner = (spec: CommandSpec, opts: Record<string, unknown>, arg?: string) => Promise<void>;
+
+async function runHandler(spec: CommandSpec, opts: Record<string, unknown>, arg?: string): Promise<void> {
+  await runCommand(async () => {
+    const handler = await HANDLERS[commandId(spec)]!();
+    await handler(opts, arg);
+  }, opts.format === 'gcp');
 }
 
-export function buildProgram(): Command {
+/** The whole CLI; `run` replaces the handlers (the parity test uses that to see what a command would get). */
+export function buildProgram(run: Runner = runHandler): Command {
   const program = new Command('oz')
     .description('Short-lived OpenID Connect identity for agent runs: AWS and GCP federation with no long-lived secret.')
     .version(__OZ_VERSION__, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .showSuggestionAfterError(true)
     .addHelpText('after', examples(['oz federate issue-token --audience sts.amazonaws.com', 'eval "$(oz federate prepare)"', 'oz federate whoami', 'oz issuer serve']));
-
-  const federate = program
-    .command('federate')
-    .description('identity tokens for this run, and the cloud SDK set-up that uses them')
-    .addHelpText('after', examples(['oz federate issue-token --audience sts.amazonaws.com', 'eval "$(oz federate prepare)"', 'oz federate whoami']));
-
-  addFlags(federate.command('issue-token'), ISSUE_TOKEN_FLAGS)
-    .description('print a signed identity token (JWT) for this run')
-    .addHelpText(
-      'after',
-      examples([
-        'oz federate issue-token --audience sts.amazonaws.com',
-        'oz federate issue-token --audience https://vault.example.com --duration 15m --format json',
-        'GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE=//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q oz federate issue-token --format gcp',
-      ]),
-    )
-    .action(
-      action(async (opts: Record<string, string | undefined>) => {
-        const { issueTokenCommand } = await import('./issue-token.js');
-        await issueTokenCommand(opts);
-      }),
-    );
-
-  federate
-    .command('whoami')
-    .description('show the run context that tokens would carry, where each value comes from, and the time left')
-    .option('--json', 'print JSON')
-    .addHelpText('after', examples(['oz federate whoami', 'OZ_SUBJECT=user-123 oz federate whoami --json']))
-    .action(
-      action(async (opts: { json?: boolean }) => {
-        const { whoamiCommand } = await import('./whoami.js');
-        await whoamiCommand(opts);
-      }),
-    );
-
-  addFlags(federate.command('prepare'), PREPARE_FLAGS)
-    .description('write the AWS web identity token file and the GCP credential config, and print the variables to export')
-    .addHelpText(
-      'after',
-      examples([
-        'eval "$(oz federate prepare --aws-role-arn arn:aws:iam::123456789012:role/agent)"',
-        'eval "$(oz federate prepare --gcp-project-number 123456789012 --gcp-pool-id oz-pool --gcp-provider-id oz-provider)"',
-        'oz federate prepare --shell fish | source',
-        'oz federate prepare --shell json',
-      ]),
-    )
-    .action(
-      action(async (opts: Record<string, string | undefined>) => {
-        const { prepareCommand } = await import('./prepare.js');
-        await prepareCommand(opts);
-      }),
-    );
-
-  addFlags(federate.command('cleanup'), CLEANUP_FLAGS)
-    .description('remove the files prepare wrote and print the lines that unset its variables (for the end of a run)')
-    .addHelpText('after', examples(['eval "$(oz federate cleanup)"', 'oz federate cleanup --shell fish | source']))
-    .action(
-      action(async (opts: { dir?: string; shell?: string }) => {
-        const { cleanupCommand } = await import('./prepare.js');
-        await cleanupCommand(opts);
-      }),
-    );
-
-  federate
-    .command('inspect')
-    .description('decode a token for a person; with --verify, check it as a relying party would')
-    .argument('[token]', 'the token, or - (the default) to read it from stdin')
-    .option('--verify', "fetch the issuer's discovery document and JWKS and verify the signature and times")
-    .option('--audience <aud>', 'with --verify: also require this "aud"')
-    .option('--json', 'print JSON')
-    .addHelpText(
-      'after',
-      examples([
-        'oz federate issue-token --audience sts.amazonaws.com | oz federate inspect',
-        'oz federate inspect "$(cat "$AWS_WEB_IDENTITY_TOKEN_FILE")" --verify --audience sts.amazonaws.com',
-      ]),
-    )
-    .action(
-      action(async (token: string | undefined, opts: { verify?: boolean; audience?: string; json?: boolean }) => {
-        const { inspectCommand } = await import('./inspect.js');
-        await inspectCommand(token, opts);
-      }),
-    );
-
-  const issuer = program
-    .command('issuer')
-    .description("the embedded issuer's keys and its OIDC endpoints")
-    .addHelpText('after', examples(['oz issuer init --alg ES256', 'oz issuer serve --port 8787', 'oz issuer publish --out ./site --issuer https://oidc.example.com']));
-  const algOption = () => new Option('--alg <alg>', 'signing algorithm').choices(['RS256', 'ES256']);
-
-  issuer
-    .command('init')
-    .description('create the signing key if there is none (it is also created on first use)')
-    .addOption(algOption().default(undefined, 'RS256, or $OZ_SIGNING_ALG'))
-    .option('--json', 'print JSON')
-    .addHelpText('after', examples(['oz issuer init', 'oz issuer init --alg ES256']))
-    .action(
-      action(async (opts: { alg?: string; json?: boolean }) => {
-        const { initCommand } = await import('./issuer.js');
-        await initCommand(opts);
-      }),
-    );
-
-  issuer
-    .command('rotate')
-    .description('replace the signing key; the old public key stays published until its tokens have expired')
-    .addOption(algOption().default(undefined, 'the current key\'s algorithm'))
-    .option('--json', 'print JSON')
-    .addHelpText('after', examples(['oz issuer rotate', 'oz issuer rotate --alg ES256 --json']))
-    .action(
-      action(async (opts: { alg?: string; json?: boolean }) => {
-        const { rotateCommand } = await import('./issuer.js');
-        await rotateCommand(opts);
-      }),
-    );
-
-  issuer
-    .command('jwks')
-    .description('print the public JWK Set (active and still-needed retired keys)')
-    .addHelpText('after', examples(['oz issuer jwks', 'oz issuer jwks | jq -r ".keys[].kid"']))
-    .action(
-      action(async () => {
-        const { jwksCommand } = await import('./issuer.js');
-        await jwksCommand();
-      }),
-    );
-
-  issuer
-    .command('discovery')
-    .description('print the OpenID Provider configuration document')
-    .option('--issuer <url>', 'issuer URL (default $OZ_ISSUER_URL or http://127.0.0.1:8787)')
-    .addHelpText('after', examples(['oz issuer discovery', 'oz issuer discovery --issuer https://oidc.example.com']))
-    .action(
-      action(async (opts: { issuer?: string }) => {
-        const { discoveryCommand } = await import('./issuer.js');
-        await discoveryCommand(opts);
-      }),
-    );
-
-  issuer
-    .command('publish')
-    .description('write the discovery document and JWKS as static files to host at the issuer URL')
-    .requiredOption('--out <dir>', 'directory to write .well-known/ into')
-    .option('--issuer <url>', 'issuer URL (default $OZ_ISSUER_URL or http://127.0.0.1:8787)')
-    .addHelpText('after', examples(['oz issuer publish --out ./site --issuer https://oidc.example.com']))
-    .action(
-      action(async (opts: { out: string; issuer?: string }) => {
-        const { publishCommand } = await import('./issuer.js');
-        await publishCommand(opts);
-      }),
-    );
-
-  issuer
-    .command('serve')
-    .description('serve discovery and the JWKS over HTTP until SIGTERM or SIGINT')
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on (0 picks a free one)', '8787')
-    .option('--issuer <url>', 'issuer URL (default $OZ_ISSUER_URL, else the address served)')
-    .option('--allow-audience <aud>', 'issue tokens only for this audience; repeat for more (default $OZ_ALLOWED_AUDIENCES, comma-separated; none: any)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--rate-limit <n>', 'token requests per second per run grant, bursts of 3x; 0 turns it off (default $OZ_TOKEN_RATE_LIMIT or 10)')
-    .option('--request-timeout <duration>', 'time a client has to send a whole request before it is cut off', '15s')
-    .addHelpText(
-      'after',
-      examples([
-        'oz issuer serve',
-        'OZ_ISSUER_URL=https://oidc.example.com oz issuer serve --host 0.0.0.0 --port 8080',
-        'oz issuer serve --allow-audience sts.amazonaws.com --allow-audience https://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/p/providers/q',
-      ]),
-    )
-    .action(
-      action(async (opts: { host: string; port: string; issuer?: string; allowAudience?: string[]; rateLimit?: string; requestTimeout?: string }) => {
-        const { serveCommand } = await import('./serve.js');
-        await serveCommand(opts);
-      }),
-    );
-
-  issuer
-    .command('grant-run')
-    .description("mint a run token (the sandbox's OZ_RUN_TOKEN) that binds the run's claims until its deadline")
-    .requiredOption('--run-id <id>', 'the run ID (claim run_id)')
-    .requiredOption('--subject <sub>', 'the user or service-account ID (claim sub)')
-    .option('--email <email>', 'claim email (user runs)')
-    .option('--teams <teams>', 'claim teams: comma-separated team UIDs')
-    .option('--environment <id>', 'claim environment')
-    .option('--agent-name <name>', 'claim agent_name (the skill\'s name)')
-    .option('--skill-spec <spec>', 'claim skill_spec, e.g. org/repo:.warp/skills/name/SKILL.md')
-    .option('--host <host>', 'claim host: warp, or the worker ID when self-hosting')
-    .option('--max-duration <duration>', "the run's maximum runtime from now (default 4h, at most 24h)")
-    .option('--deadline <time>', "when the run's maximum runtime ends: RFC 3339 or Unix seconds (instead of --max-duration)")
-    .option('--issuer <url>', 'issuer URL (default $OZ_ISSUER_URL or http://127.0.0.1:8787); the token service must serve it')
-    .option('--json', 'print {run_token, expires_at, claims}')
-    .addHelpText(
-      'after',
-      examples([
-        'oz issuer grant-run --run-id run-42 --subject user-7 --email dev@example.com --teams team-a --host warp',
-        'OZ_RUN_TOKEN="$(oz issuer grant-run --run-id run-42 --subject sa-3 --deadline 2026-01-02T15:04:05Z)"',
-      ]),
-    )
-    .action(
-      action(async (opts: import('./grant-run.js').GrantRunOptions) => {
-        const { grantRunCommand } = await import('./grant-run.js');
-        await grantRunCommand(opts);
-      }),
-    );
-
+  const groups = new Map<string, Command>();
+  for (const g of Object.values(GROUPS)) {
+    groups.set(g.name, program.command(g.name).description(g.summary).addHelpText('after', examples(g.examples)));
+  }
+  for (const spec of COMMANDS) addCommand(groups.get(spec.path[0])!, spec, run);
   return program;
 }
 
@@ -260,8 +97,8 @@ function commandPath(cmd: Command): string {
   return names.join(' ');
 }
 
-export async function runProgram(argv: string[]): Promise<void> {
-  const program = buildProgram();
+export async function runProgram(argv: string[], run?: Runner): Promise<void> {
+  const program = buildProgram(run);
   configureErrors(program);
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -1,52 +1,21 @@
 import type { AddressInfo } from 'node:net';
-import { OzError, describeCause, quote } from '../core/errors.js';
+import { OzError, describeCause } from '../core/errors.js';
 import { loadSigningKey } from '../core/keys.js';
 import { dataDir } from '../core/paths.js';
 import { createIssuerServer } from '../platform/server.js';
 import { createKeyCache } from '../platform/key-cache.js';
 import { TOKEN_PATH } from '../core/wire.js';
-import { parseDurationSeconds } from '../core/duration.js';
-import { validateAudience } from '../core/claims.js';
-import { tokenRoute, DEFAULT_RATE_LIMIT } from '../platform/token-service.js';
-import { issuerUrl } from './issuer.js';
+import { ISSUER_URL } from '../core/context.js';
+import { parseFrom, readSetting } from '../core/settings.js';
+import { tokenRoute } from '../platform/token-service.js';
+import { ALLOWED_AUDIENCES, RATE_LIMIT, parseHost, parseOneAudience, parsePort, parseRequestTimeout } from '../platform/settings.js';
 import { out, note } from './output.js';
-
-function parsePort(text: string): number {
-  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
-    throw new OzError('usage', `invalid --port ${quote(text)}: expected 0–65535`);
-  }
-  return Number(text);
-}
-
-/** Requests per second per run grant: a flag, else OZ_TOKEN_RATE_LIMIT, else the default. */
-function parseRateLimit(flag: string | undefined, env: NodeJS.ProcessEnv): number {
-  const [text, what, code] =
-    flag !== undefined ? [flag, '--rate-limit', 'usage' as const] : [env.OZ_TOKEN_RATE_LIMIT ?? '', 'OZ_TOKEN_RATE_LIMIT', 'config' as const];
-  if (flag === undefined && text === '') return DEFAULT_RATE_LIMIT;
-  if (!/^\d{1,6}(\.\d{1,3})?$/.test(text.trim())) {
-    throw new OzError(code, `invalid ${what} ${quote(text)}: expected requests per second per run, such as 10 (0 turns the limit off)`);
-  }
-  return Number(text);
-}
+import type { OptionsOf, SERVE } from './spec.js';
 
 /** The audience allow-list: --allow-audience flags, else OZ_ALLOWED_AUDIENCES (comma-separated). */
 function allowedAudiences(flags: string[] | undefined, env: NodeJS.ProcessEnv): string[] {
-  if (flags && flags.length > 0) return flags.map((a) => validateAudience(a, 'usage'));
-  const raw = env.OZ_ALLOWED_AUDIENCES ?? '';
-  return raw
-    .split(',')
-    .map((a) => a.trim())
-    .filter((a) => a !== '')
-    .map((a) => validateAudience(a, 'config'));
-}
-
-function parseRequestTimeout(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const r = parseDurationSeconds(text);
-  if (typeof r === 'string' || r > 300) {
-    throw new OzError('usage', `invalid --request-timeout ${quote(text)}: ${typeof r === 'string' ? r : 'it is longer than 5m'}`);
-  }
-  return r * 1000;
+  if (flags && flags.length > 0) return flags.map((a) => parseFrom(parseOneAudience, a, '--allow-audience', 'usage'));
+  return readSetting(ALLOWED_AUDIENCES, env).value;
 }
 
 /**
@@ -66,25 +35,17 @@ function batchedLog(write: (text: string) => void): (line: string) => void {
   };
 }
 
-export interface ServeOptions {
-  host: string;
-  port: string;
-  issuer?: string;
-  allowAudience?: string[];
-  rateLimit?: string;
-  requestTimeout?: string;
-}
-
-export async function serveCommand(opts: ServeOptions): Promise<void> {
-  const port = parsePort(opts.port);
-  const requestTimeoutMs = parseRequestTimeout(opts.requestTimeout);
-  const rateLimit = parseRateLimit(opts.rateLimit, process.env);
+export async function serveCommand(opts: OptionsOf<typeof SERVE>): Promise<void> {
+  const host = parseFrom(parseHost, opts.host ?? '127.0.0.1', '--host', 'usage');
+  const port = parseFrom(parsePort, opts.port ?? '8787', '--port', 'usage');
+  const requestTimeoutMs = opts.requestTimeout === undefined ? undefined : parseFrom(parseRequestTimeout, opts.requestTimeout, '--request-timeout', 'usage') * 1000;
+  const rateLimit = readSetting(RATE_LIMIT, process.env, opts.rateLimit).value;
   const allowed = allowedAudiences(opts.allowAudience, process.env);
   const dir = await dataDir(process.env, process.cwd());
   // Create (or check) the key before listening, so a broken key store fails at start-up.
   loadSigningKey(dir);
-  const explicitIssuer = opts.issuer !== undefined || (process.env.OZ_ISSUER_URL ?? '') !== '';
-  let issuer = explicitIssuer ? issuerUrl(opts.issuer) : '';
+  const configured = readSetting({ ...ISSUER_URL, fallback: undefined }, process.env, opts.issuer);
+  let issuer = configured?.value ?? '';
   const log = batchedLog(note);
   const issuerNow = () => issuer;
   // One view of the key files for the whole server: what the JWKS publishes is what signs.
@@ -100,13 +61,13 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   };
   const server = createIssuerServer({ issuer: issuerNow, keys, log, routes, requestTimeoutMs });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new OzError('config', `cannot listen on ${opts.host}:${port}: ${describeCause(e)}`, { cause: e })));
-    server.listen(port, opts.host, () => resolve());
+    server.once('error', (e) => reject(new OzError('config', `cannot listen on ${host}:${port}: ${describeCause(e)}`, { cause: e })));
+    server.listen(port, host, () => resolve());
   });
   const addr = server.address() as AddressInfo;
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const listening = `http://${host}:${addr.port}`;
-  if (!explicitIssuer) issuer = listening;
+  const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const listening = `http://${shown}:${addr.port}`;
+  if (!configured) issuer = listening;
   out(`${listening}\n`);
   const limits = `${rateLimit > 0 ? `${rateLimit} token requests/s per run` : 'no rate limit'}${allowed.length > 0 ? `, audiences: ${allowed.join(', ')}` : ''}`;
   note(`oz: issuer ${issuer} serving on ${listening} (discovery, JWKS, token service at ${TOKEN_PATH}: ${limits}); stop with Ctrl-C or SIGTERM`);

@@ -1,37 +1,55 @@
-import { readIssuerUrl, readRunIdentity, readRunLimits, RUN_IDENTITY_FIELDS, secondsLeft, type RunIdentity, type Sourced } from '../core/context.js';
+import { readRunIdentity, readRunLimits, ISSUER_URL, secondsLeft } from '../core/context.js';
+import { RUN_CLAIMS } from '../core/claims.js';
+import { describeSource, readSetting, type Sourced } from '../core/settings.js';
 import { formatDuration } from '../core/duration.js';
 import { localFacts } from '../sandbox/sources/embedded.js';
+import { PREPARE_SETTINGS } from '../sandbox/settings.js';
 import { dataDir } from '../core/paths.js';
 import { out } from './output.js';
 import { painter } from './colour.js';
 import { displayUrl, ignoredVariables, readRemoteConfig, runTokenOf } from '../sandbox/sources/remote-config.js';
+import type { OptionsOf, WHOAMI } from './spec.js';
 
+type Options = OptionsOf<typeof WHOAMI>;
 
-export async function whoamiCommand(opts: { json?: boolean }, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+/** The settings prepare reads, with where each came from; only those that are set. */
+function prepareSettings(env: NodeJS.ProcessEnv): Record<string, { value: string; source: string; variable: string }> {
+  const shown: Record<string, { value: string; source: string; variable: string }> = {};
+  for (const s of PREPARE_SETTINGS) {
+    const v = readSetting(s, env);
+    if (v) shown[s.flag!.slice(2)] = { value: v.value, source: v.source, variable: v.from };
+  }
+  return shown;
+}
+
+export async function whoamiCommand(opts: Options, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   if (runTokenOf(env) !== undefined) return remoteWhoami(opts, env);
   const now = new Date();
   const identity = readRunIdentity(env, localFacts);
   const limits = readRunLimits(env);
   const left = secondsLeft(limits, now);
-  const issuer = readIssuerUrl(env);
+  const issuer = readSetting(ISSUER_URL, env);
   const claims = Object.fromEntries(
-    (Object.entries(RUN_IDENTITY_FIELDS) as [keyof RunIdentity, { claim: string }][]).map(([k, field]) => {
-      const s: Sourced<unknown> = identity[k];
-      return [field.claim, { value: s.value ?? null, source: s.source, variable: s.variable }];
+    RUN_CLAIMS.map(({ claim }) => {
+      const s: Sourced<unknown> = identity[claim];
+      return [claim, { value: s.value ?? null, source: s.source, variable: s.from }];
     }),
   );
+  const prepare = prepareSettings(env);
   const summary = {
     token_source: 'embedded',
-    issuer,
+    issuer: issuer.value,
+    issuer_source: issuer.source,
     data_dir: await dataDir(env, process.cwd()),
     claims,
     deadline: limits.deadline.value?.toISOString() ?? null,
     max_run_duration_seconds: limits.maxRunSeconds.value,
     seconds_left: left === undefined ? null : Math.max(0, left),
+    prepare,
   };
   if (opts.json) return printJson(summary);
   const rows = claimRows(claims, (c) => (c.source === 'env' ? `from ${c.variable}` : `local default (set ${c.variable})`));
-  rows.push(['issuer', issuer, 'OZ_ISSUER_URL']);
+  rows.push(['issuer', issuer.value, describeSource(issuer)]);
   rows.push([
     'deadline',
     limits.deadline.value?.toISOString() ?? '(none)',
@@ -49,6 +67,7 @@ export async function whoamiCommand(opts: { json?: boolean }, env: NodeJS.Proces
         ? formatDuration(left)
         : `none: the deadline passed ${formatDuration(-left)} ago`;
   rows.push(['time left', time, '']);
+  for (const [name, v] of Object.entries(prepare)) rows.push([name, v.value, `from ${v.variable}`]);
   out(`Token source: embedded issuer (key in ${summary.data_dir})\n`);
   await printRows(rows);
 }
@@ -58,7 +77,7 @@ export async function whoamiCommand(opts: { json?: boolean }, env: NodeJS.Proces
  * decoded here, unverified: only the token service can verify the grant) and name the
  * run-context variables that are set but have no effect.
  */
-async function remoteWhoami(opts: { json?: boolean }, env: NodeJS.ProcessEnv): Promise<void> {
+async function remoteWhoami(opts: Options, env: NodeJS.ProcessEnv): Promise<void> {
   const now = new Date();
   const config = readRemoteConfig(env);
   const grant = config.grant;
@@ -66,7 +85,7 @@ async function remoteWhoami(opts: { json?: boolean }, env: NodeJS.ProcessEnv): P
   const left = exp === undefined ? undefined : Math.floor(exp - now.getTime() / 1000);
   const ignored = ignoredVariables(env);
   const claims = Object.fromEntries(
-    Object.values(RUN_IDENTITY_FIELDS).map(({ claim }) => [claim, { value: grant[claim] ?? null, source: 'run_token' }]),
+    RUN_CLAIMS.map(({ claim }) => [claim, { value: grant[claim] ?? null, source: 'run_token' }]),
   );
   const summary = {
     token_source: 'remote',
@@ -77,6 +96,7 @@ async function remoteWhoami(opts: { json?: boolean }, env: NodeJS.ProcessEnv): P
     deadline: exp === undefined ? null : new Date(exp * 1000).toISOString(),
     seconds_left: left === undefined ? null : Math.max(0, left),
     ignored_variables: ignored,
+    prepare: prepareSettings(env),
   };
   if (opts.json) return printJson(summary);
   const rows = claimRows(claims, (c) => (c.value === null ? 'not in the run token' : 'from the run token'));

@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { OzError, quote } from './errors.js';
-import { formatDuration } from './duration.js';
-import type { RunLimits } from './context.js';
+import { OzError, quote, type Parsed } from './errors.js';
 
 /** No identity token lives longer than a day, whatever was asked. */
 export const MAX_TOKEN_SECONDS = 24 * 3600;
@@ -17,17 +15,64 @@ export const MAX_CLAIM_LENGTH = 1024;
 
 export const IDENTITY_TOKEN_TYPE = 'JWT';
 
-/** Who the run is: the claims an identity token carries about it. Unknown ones are left out. */
-export interface RunClaims {
-  sub: string;
-  run_id: string;
-  email?: string;
-  teams?: string[];
-  environment?: string;
-  agent_name?: string;
-  skill_spec?: string;
-  host?: string;
+/** Facts of the machine, asked for only when a local default needs them. */
+export interface LocalFacts {
+  username(): string;
+  hostname(): string;
 }
+
+export interface RunClaimSpec {
+  /** The claim in identity tokens and run tokens. */
+  claim: string;
+  /** The run-context variable that sets it for the embedded issuer. */
+  variable: string;
+  /** `oz issuer grant-run`'s flag for it, and the flag's value placeholder. */
+  flag: string;
+  placeholder: string;
+  help: string;
+  /** A comma-separated list (of `list`s, e.g. team UIDs) in the variable and the flag; an array of strings in tokens. */
+  list?: string;
+  /** Every token has it (with the embedded issuer, from the local default). */
+  required?: true;
+  /** The embedded issuer's default on a bare machine; without one the claim is left out. */
+  local?: (facts: LocalFacts) => string | string[];
+  /** The local default as the README's table shows it. */
+  localText: string;
+}
+
+/**
+ * The run claims: who the run is. Each is declared here once; the run context's variables,
+ * grant-run's flags, the claims tokens carry and validate, discovery's `claims_supported`,
+ * `whoami` and the README's table (checked by a test) all follow from this list, in its order.
+ *
+ * Local defaults make oz usable on a bare machine: the identity says plainly that it is a
+ * local one, so no relying party configured for real runs would mistake it for one.
+ */
+export const RUN_CLAIMS = [
+  { claim: 'sub', variable: 'OZ_SUBJECT', flag: '--subject', placeholder: '<sub>', required: true, help: 'the user or service-account ID', local: (f) => `local:${f.username()}`, localText: '`local:<username>`' },
+  { claim: 'run_id', variable: 'OZ_RUN_ID', flag: '--run-id', placeholder: '<id>', required: true, help: 'the run ID', local: (f) => `local-${f.hostname()}`, localText: '`local-<hostname>`' },
+  { claim: 'email', variable: 'OZ_EMAIL', flag: '--email', placeholder: '<email>', help: "the user's email (user runs only)", localText: 'none (claim omitted)' },
+  { claim: 'teams', variable: 'OZ_TEAMS', flag: '--teams', placeholder: '<teams>', list: 'team UIDs', help: 'team UIDs, comma-separated', local: () => ['local'], localText: '`["local"]`' },
+  { claim: 'environment', variable: 'OZ_ENVIRONMENT_ID', flag: '--environment', placeholder: '<id>', help: 'the environment ID', local: () => 'local', localText: '`local`' },
+  { claim: 'agent_name', variable: 'OZ_AGENT_NAME', flag: '--agent-name', placeholder: '<name>', help: "the skill's name", local: () => 'local', localText: '`local`' },
+  { claim: 'skill_spec', variable: 'OZ_SKILL_SPEC', flag: '--skill-spec', placeholder: '<spec>', help: 'the skill, e.g. org/repo:.warp/skills/name/SKILL.md', local: () => 'local', localText: '`local`' },
+  { claim: 'host', variable: 'OZ_HOST', flag: '--host', placeholder: '<host>', help: 'warp for hosted runs, the worker ID when self-hosting', local: (f) => f.hostname(), localText: 'the hostname' },
+] as const satisfies readonly RunClaimSpec[];
+
+type ClaimSpec = (typeof RUN_CLAIMS)[number];
+type ClaimValue<S> = S extends { list: string } ? string[] : string;
+export type RunClaimName = ClaimSpec['claim'];
+
+/** Who the run is: the claims an identity token carries about it. Unknown ones are left out. */
+export type RunClaims = { [S in ClaimSpec as S extends { required: true } ? S['claim'] : never]: ClaimValue<S> } & {
+  [S in ClaimSpec as S extends { required: true } ? never : S['claim']]?: ClaimValue<S>;
+};
+
+/** The standard claims every identity token has, before the run's. */
+export const STANDARD_CLAIMS = ['iss', 'sub', 'aud', 'iat', 'nbf', 'exp', 'jti'] as const;
+
+/** What discovery's `claims_supported` lists. */
+export const CLAIMS_SUPPORTED: readonly string[] = [...STANDARD_CLAIMS, ...RUN_CLAIMS.map((c) => c.claim).filter((c) => c !== 'sub')];
 
 export interface IdentityClaims extends RunClaims {
   iss: string;
@@ -38,43 +83,10 @@ export interface IdentityClaims extends RunClaims {
   jti: string;
 }
 
-export type CapReason = 'requested' | 'max_run_duration' | 'deadline' | 'max_token_lifetime';
-
-export interface Lifetime {
-  seconds: number;
-  cappedBy: CapReason;
-}
-
-/**
- * The requested lifetime, capped by the run's maximum duration, the time left before its
- * deadline and the one-day ceiling. A cap is not an error; a run past its deadline is.
- */
-export function computeLifetime(requestedSeconds: number, limits: RunLimits, now: Date): Lifetime {
-  let lifetime: Lifetime = { seconds: requestedSeconds, cappedBy: 'requested' };
-  const cap = (seconds: number, reason: CapReason) => {
-    if (seconds < lifetime.seconds) lifetime = { seconds, cappedBy: reason };
-  };
-  cap(limits.maxRunSeconds.value, 'max_run_duration');
-  const deadline = limits.deadline.value;
-  if (deadline !== undefined) {
-    // In whole seconds as exp counts them, so a token capped by the deadline expires exactly at it.
-    const left = Math.floor(deadline.getTime() / 1000) - Math.floor(now.getTime() / 1000);
-    if (left < 1) {
-      throw new OzError(
-        'run_expired',
-        `the run's deadline ${deadline.toISOString()} passed ${formatDuration(-left)} ago: no token can be issued for it (OZ_RUN_DEADLINE)`,
-      );
-    }
-    cap(left, 'deadline');
-  }
-  cap(MAX_TOKEN_SECONDS - BACKDATE_SECONDS, 'max_token_lifetime');
-  return lifetime;
-}
-
 /**
  * Why a value cannot be an audience or a run claim, or undefined when it can: it must be
  * non-empty, printable, without surrounding whitespace and of bounded length. One rule for the
- * CLI, grant-run and the token service, so that all three accept and refuse the same values.
+ * run context, grant-run, the CLI's audience and the token service, so all accept the same values.
  */
 export function claimValueProblem(value: string): string | undefined {
   if (value.trim() === '') return 'it is empty';
@@ -82,6 +94,25 @@ export function claimValueProblem(value: string): string | undefined {
   if (value !== value.trim()) return 'it has leading or trailing whitespace';
   if (value.length > MAX_CLAIM_LENGTH) return `it is ${value.length} characters long, more than ${MAX_CLAIM_LENGTH}`;
   return undefined;
+}
+
+/** A run claim's value from text (a variable or a flag): one string, or a comma-separated list. */
+export function parseClaimValue(spec: RunClaimSpec, raw: string): Parsed<string | string[]> {
+  const problem = claimValueProblem(raw);
+  if (problem) return { ok: false, problem };
+  if (!spec.list) return { ok: true, value: raw };
+  const items = raw
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  if (items.length === 0) return { ok: false, problem: `nothing in it (comma-separated ${spec.list})` };
+  return { ok: true, value: items };
+}
+
+/** Why a decoded claim value does not have its declared type, or undefined. */
+export function claimTypeProblem(spec: RunClaimSpec, value: unknown): string | undefined {
+  if (spec.list) return Array.isArray(value) && value.every((t) => typeof t === 'string') ? undefined : `"${spec.claim}" must be an array of strings`;
+  return typeof value === 'string' && (value !== '' || !spec.required) ? undefined : `"${spec.claim}" must be a${spec.required ? ' non-empty' : ''} string`;
 }
 
 export function validateAudience(audience: string | undefined, code: 'usage' | 'config' = 'usage'): string {
@@ -101,16 +132,15 @@ export interface ClaimsInput {
   jti?: string;
 }
 
-/** The run claims that are set, in a fixed order, and nothing else of `run`. */
+/** The run claims that are set, in the registry's order, and nothing else of `run`. */
 export function pickRunClaims(run: RunClaims): RunClaims {
-  const out: RunClaims = { sub: run.sub, run_id: run.run_id };
-  if (run.email !== undefined) out.email = run.email;
-  if (run.teams !== undefined) out.teams = [...run.teams];
-  if (run.environment !== undefined) out.environment = run.environment;
-  if (run.agent_name !== undefined) out.agent_name = run.agent_name;
-  if (run.skill_spec !== undefined) out.skill_spec = run.skill_spec;
-  if (run.host !== undefined) out.host = run.host;
-  return out;
+  const out: Record<string, unknown> = {};
+  const from = run as Record<string, unknown>;
+  for (const { claim } of RUN_CLAIMS) {
+    const v = from[claim];
+    if (v !== undefined) out[claim] = Array.isArray(v) ? [...v] : v;
+  }
+  return out as RunClaims;
 }
 
 /**

@@ -1,33 +1,23 @@
-import { OzError, quote } from './errors.js';
+import { problem, type Parsed } from './errors.js';
 import { parseDurationSeconds, formatDuration } from './duration.js';
-import type { RunClaims } from './claims.js';
+import { parseIssuerUrl } from './url.js';
+import { OzError } from './errors.js';
+import { RUN_CLAIMS, parseClaimValue, MAX_TOKEN_SECONDS, BACKDATE_SECONDS, type LocalFacts, type RunClaims, type RunClaimName } from './claims.js';
+import { readSetting, type Env, type Setting, type Sourced } from './settings.js';
+import { SIGNING_ALGS, type SigningAlg } from './jwt.js';
 
-/** The environment as oz reads it: passed in, so the core never touches process.env. */
-export type Env = Readonly<Record<string, string | undefined>>;
+export type { Env } from './settings.js';
+
+/**
+ * The run context: what the platform puts in the sandbox's environment about the run, as the
+ * embedded issuer reads it. (With a run token, the token service reads the grant instead.)
+ */
 
 export const DEFAULT_ISSUER_URL = 'http://127.0.0.1:8787';
 export const DEFAULT_MAX_RUN_SECONDS = 4 * 3600;
 
-export type Source = 'env' | 'default';
-
-export interface Sourced<T> {
-  value: T;
-  source: Source;
-  /** The environment variable that sets it. */
-  variable: string;
-}
-
-/** Who the run is: the claims an embedded issuer signs. */
-export interface RunIdentity {
-  runId: Sourced<string>;
-  subject: Sourced<string>;
-  email: Sourced<string | undefined>;
-  teams: Sourced<string[]>;
-  environment: Sourced<string>;
-  agentName: Sourced<string>;
-  skillSpec: Sourced<string>;
-  host: Sourced<string>;
-}
+/** Who the run is, claim by claim, with where each value came from. */
+export type RunIdentity = Record<RunClaimName, Sourced<string | string[] | undefined>>;
 
 /** How long the run may last. */
 export interface RunLimits {
@@ -36,138 +26,119 @@ export interface RunLimits {
   maxRunSeconds: Sourced<number>;
 }
 
-/** Facts of the machine, asked for only when a local default needs them. */
-export interface LocalFacts {
-  username(): string;
-  hostname(): string;
+/** The setting behind each run claim's variable (its grant-run flag is the platform's). */
+export function runClaimSetting(spec: (typeof RUN_CLAIMS)[number], local: LocalFacts): Setting<string | string[] | undefined> {
+  const fallback = 'local' in spec ? () => spec.local(local) : () => undefined;
+  return { variable: spec.variable, parse: (raw) => parseClaimValue(spec, raw), fallback, help: spec.help };
 }
-
-/** An empty variable counts as unset: platforms often export every name, some blank. */
-function envValue(env: Env, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v === '' ? undefined : v;
-}
-
-function sourced<T>(env: Env, variable: string, parse: (v: string) => T, fallback: () => T): Sourced<T> {
-  const raw = envValue(env, variable);
-  return raw === undefined ? { value: fallback(), source: 'default', variable } : { value: parse(raw), source: 'env', variable };
-}
-
-export function parseTeams(text: string): string[] {
-  return text
-    .split(',')
-    .map((t) => t.trim())
-    .filter((t) => t !== '');
-}
-
-/**
- * Local defaults make oz usable on a bare machine: the identity says plainly that it is a
- * local one, so no relying party configured for real runs would mistake it for one.
- */
-/** Each part of the run identity: the variable that sets it and the claim it becomes. */
-export const RUN_IDENTITY_FIELDS = {
-  subject: { variable: 'OZ_SUBJECT', claim: 'sub' },
-  email: { variable: 'OZ_EMAIL', claim: 'email' },
-  teams: { variable: 'OZ_TEAMS', claim: 'teams' },
-  runId: { variable: 'OZ_RUN_ID', claim: 'run_id' },
-  environment: { variable: 'OZ_ENVIRONMENT_ID', claim: 'environment' },
-  agentName: { variable: 'OZ_AGENT_NAME', claim: 'agent_name' },
-  skillSpec: { variable: 'OZ_SKILL_SPEC', claim: 'skill_spec' },
-  host: { variable: 'OZ_HOST', claim: 'host' },
-} as const satisfies Record<keyof RunIdentity, { variable: string; claim: keyof RunClaims }>;
-
-export const RUN_LIMIT_VARIABLES = ['OZ_RUN_DEADLINE', 'OZ_MAX_RUN_DURATION'] as const;
-
-/** Every variable of the run context: what a run token replaces. */
-export const RUN_CONTEXT_VARIABLES: readonly string[] = [
-  ...Object.values(RUN_IDENTITY_FIELDS).map((f) => f.variable),
-  ...RUN_LIMIT_VARIABLES,
-];
 
 export function readRunIdentity(env: Env, local: LocalFacts): RunIdentity {
-  const id = (s: string) => s;
-  const f = RUN_IDENTITY_FIELDS;
-  return {
-    runId: sourced(env, f.runId.variable, id, () => `local-${local.hostname()}`),
-    subject: sourced(env, f.subject.variable, id, () => `local:${local.username()}`),
-    email: sourced<string | undefined>(env, f.email.variable, id, () => undefined),
-    teams: sourced(env, f.teams.variable, parseTeams, () => ['local']),
-    environment: sourced(env, f.environment.variable, id, () => 'local'),
-    agentName: sourced(env, f.agentName.variable, id, () => 'local'),
-    skillSpec: sourced(env, f.skillSpec.variable, id, () => 'local'),
-    host: sourced(env, f.host.variable, id, () => local.hostname()),
-  };
+  const identity: Partial<RunIdentity> = {};
+  for (const spec of RUN_CLAIMS) identity[spec.claim] = readSetting(runClaimSetting(spec, local), env) as Sourced<string | string[] | undefined>;
+  return identity as RunIdentity;
 }
 
 /** The run identity as claims. */
-export function runClaims(identity: RunIdentity): RunClaims {
+export function runClaimsOf(identity: RunIdentity): RunClaims {
   const run: Record<string, unknown> = {};
-  for (const [key, field] of Object.entries(RUN_IDENTITY_FIELDS)) run[field.claim] = identity[key as keyof RunIdentity].value;
-  return run as unknown as RunClaims;
+  for (const { claim } of RUN_CLAIMS) if (identity[claim].value !== undefined) run[claim] = identity[claim].value;
+  return run as RunClaims;
 }
 
-/** RFC 3339 (with a zone) or Unix seconds. */
-export function parseDeadline(text: string): Date | undefined {
-  const s = text.trim();
-  if (/^\d{1,12}(\.\d+)?$/.test(s)) return new Date(Number(s) * 1000);
-  if (!/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(s)) return undefined;
-  const ms = Date.parse(s);
-  return Number.isNaN(ms) ? undefined : new Date(ms);
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
+
+/**
+ * RFC 3339 (with a zone) or Unix seconds. Every field is checked against its range: Date.parse
+ * alone reads `2026-02-30` as March 2nd and an offset of +25:00 as a day away.
+ */
+export function parseDeadline(text: string): Parsed<Date> {
+  const bad = problem('expected an RFC 3339 time such as 2026-01-02T15:04:05Z or Unix seconds');
+  if (/^\d{1,12}(\.\d+)?$/.test(text)) return { ok: true, value: new Date(Number(text) * 1000) };
+  const m = RFC3339.exec(text);
+  if (!m) return bad;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) {
+    return problem(`${text} is not a date and time that exists`);
+  }
+  if (m[8] !== undefined && (Number(m[9]) > 23 || Number(m[10]) > 59)) return problem('its UTC offset must be less than 24h');
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? bad : { ok: true, value: new Date(ms) };
 }
+
+export const RUN_DEADLINE: Setting<Date | undefined> = {
+  variable: 'OZ_RUN_DEADLINE',
+  parse: parseDeadline,
+  fallback: () => undefined,
+  help: "when the run's maximum runtime ends: RFC 3339 or Unix seconds",
+};
+
+export const MAX_RUN_DURATION = {
+  variable: 'OZ_MAX_RUN_DURATION',
+  parse: parseDurationSeconds,
+  fallback: () => DEFAULT_MAX_RUN_SECONDS,
+  help: 'the maximum runtime of a run',
+} satisfies Setting<number>;
+
+/** Every variable of the run context: what a run token replaces. */
+export const RUN_CONTEXT_VARIABLES: readonly string[] = [...RUN_CLAIMS.map((c) => c.variable), RUN_DEADLINE.variable!, MAX_RUN_DURATION.variable];
 
 export function readRunLimits(env: Env): RunLimits {
-  const deadline = sourced<Date | undefined>(
-    env,
-    'OZ_RUN_DEADLINE',
-    (raw) => {
-      const d = parseDeadline(raw);
-      if (!d) {
-        throw new OzError('config', `invalid OZ_RUN_DEADLINE ${quote(raw)}: expected an RFC 3339 time such as 2026-01-02T15:04:05Z or Unix seconds`);
-      }
-      return d;
-    },
-    () => undefined,
-  );
-  const maxRunSeconds = sourced(
-    env,
-    'OZ_MAX_RUN_DURATION',
-    (raw) => {
-      const r = parseDurationSeconds(raw);
-      if (typeof r === 'string') throw new OzError('config', `invalid OZ_MAX_RUN_DURATION ${quote(raw)}: ${r}`);
-      return r;
-    },
-    () => DEFAULT_MAX_RUN_SECONDS,
-  );
-  return { deadline, maxRunSeconds };
+  return { deadline: readSetting(RUN_DEADLINE, env) as Sourced<Date | undefined>, maxRunSeconds: readSetting(MAX_RUN_DURATION, env) };
 }
 
-export function readIssuerUrl(env: Env): string {
-  const raw = envValue(env, 'OZ_ISSUER_URL');
-  if (raw === undefined) return DEFAULT_ISSUER_URL;
-  return normaliseIssuerUrl(raw, 'config', 'OZ_ISSUER_URL');
+export const ISSUER_URL = {
+  variable: 'OZ_ISSUER_URL',
+  flag: '--issuer',
+  parse: parseIssuerUrl,
+  fallback: () => DEFAULT_ISSUER_URL,
+  help: 'the issuer URL: `iss` of every token',
+} satisfies Setting<string>;
+
+export function readIssuerUrl(env: Env, flag?: string): string {
+  return readSetting(ISSUER_URL, env, flag).value;
+}
+
+export function parseAlg(text: string): Parsed<SigningAlg> {
+  const alg = text.toUpperCase();
+  if ((SIGNING_ALGS as readonly string[]).includes(alg)) return { ok: true, value: alg as SigningAlg };
+  return problem('use RS256 or ES256 (the algorithms AWS and GCP accept)');
+}
+
+/** The algorithm of a key created on first use (`oz issuer init --alg` or OZ_SIGNING_ALG). */
+export const SIGNING_ALG: Setting<SigningAlg> = { variable: 'OZ_SIGNING_ALG', flag: '--alg', parse: parseAlg, help: 'the algorithm of a new signing key' };
+
+export type CapReason = 'requested' | 'max_run_duration' | 'deadline' | 'max_token_lifetime';
+
+export interface Lifetime {
+  seconds: number;
+  cappedBy: CapReason;
 }
 
 /**
- * An http(s) URL with no fragment or credentials (and, unless `allowQuery`, no query): what
- * oz accepts for its issuer and its token endpoint.
+ * The requested lifetime, capped by the run's maximum duration, the time left before its
+ * deadline and the one-day ceiling. A cap is not an error; a run past its deadline is.
  */
-export function parseHttpUrl(raw: string, code: 'config' | 'usage', what: string, opts: { example: string; allowQuery?: boolean }): URL {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new OzError(code, `invalid ${what} ${quote(raw)}: expected an http(s) URL such as ${opts.example}`);
+export function computeLifetime(requestedSeconds: number, limits: RunLimits, now: Date): Lifetime {
+  let lifetime: Lifetime = { seconds: requestedSeconds, cappedBy: 'requested' };
+  const cap = (seconds: number, reason: CapReason) => {
+    if (seconds < lifetime.seconds) lifetime = { seconds, cappedBy: reason };
+  };
+  cap(limits.maxRunSeconds.value, 'max_run_duration');
+  const deadline = limits.deadline.value;
+  if (deadline !== undefined) {
+    // In whole seconds as exp counts them, so a token capped by the deadline expires exactly at it.
+    const left = Math.floor(deadline.getTime() / 1000) - Math.floor(now.getTime() / 1000);
+    if (left < 1) {
+      throw new OzError(
+        'run_expired',
+        `the run's deadline ${deadline.toISOString()} passed ${formatDuration(-left)} ago: no token can be issued for it (OZ_RUN_DEADLINE)`,
+      );
+    }
+    cap(left, 'deadline');
   }
-  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || (u.search && !opts.allowQuery) || u.hash || u.username || u.password) {
-    const parts = opts.allowQuery ? 'fragment or credentials' : 'query, fragment or credentials';
-    throw new OzError(code, `invalid ${what} ${quote(raw)}: it must be an http(s) URL with no ${parts}`);
-  }
-  return u;
-}
-
-/** An issuer is an http(s) URL without query or fragment; its trailing slash is dropped. */
-export function normaliseIssuerUrl(raw: string, code: 'config' | 'usage', what: string): string {
-  return parseHttpUrl(raw, code, what, { example: 'https://issuer.example.com' }).href.replace(/\/+$/, '');
+  cap(MAX_TOKEN_SECONDS - BACKDATE_SECONDS, 'max_token_lifetime');
+  return lifetime;
 }
 
 /** Seconds left before the deadline; undefined when there is no deadline. */

@@ -1,4 +1,4 @@
-import { OzError, quote } from './errors.js';
+import { ok, problem, type Parsed } from './errors.js';
 
 /** Longest duration oz accepts anywhere; longer values are typos, not intentions. */
 export const MAX_DURATION_SECONDS = 366 * 24 * 3600;
@@ -7,20 +7,18 @@ const UNIT_SECONDS: Record<string, number> = { d: 86400, h: 3600, m: 60, s: 1 };
 const DURATION_RE = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
 
 /**
- * Parse `90s`, `15m`, `1h30m`, `2h`, `1d` or plain seconds (`3600`) into whole seconds.
- * Returns a reason instead of throwing so that each caller can say where the value came from
- * (a flag is a usage error, an environment variable a configuration error).
+ * Parse `90s`, `15m`, `1h30m`, `2h`, `1d` or plain seconds (`3600`) into whole seconds. The
+ * text is taken as it is: surrounding whitespace is refused here as everywhere else in oz.
  */
-export function parseDurationSeconds(text: string): number | string {
-  const s = text.trim();
-  if (s === '') return 'it is empty';
+export function parseDurationSeconds(text: string): Parsed<number> {
+  if (text === '') return problem('it is empty');
   let seconds: number;
-  if (/^\d+$/.test(s)) {
-    seconds = Number(s);
+  if (/^\d+$/.test(text)) {
+    seconds = Number(text);
   } else {
-    const m = DURATION_RE.exec(s);
-    if (!m || s === '' || !/[dhms]$/.test(s)) {
-      return 'expected a duration like 90s, 15m, 1h30m, 2h or plain seconds';
+    const m = DURATION_RE.exec(text);
+    if (!m || !/[dhms]$/.test(text)) {
+      return problem('expected a duration like 90s, 15m, 1h30m, 2h or plain seconds');
     }
     seconds = 0;
     const units = ['d', 'h', 'm', 's'] as const;
@@ -30,22 +28,19 @@ export function parseDurationSeconds(text: string): number | string {
     });
   }
   if (!Number.isSafeInteger(seconds) || seconds > MAX_DURATION_SECONDS) {
-    return 'it is longer than 366 days';
+    return problem('it is longer than 366 days');
   }
-  if (seconds <= 0) return 'it must be longer than zero';
-  return seconds;
+  if (seconds <= 0) return problem('it must be longer than zero');
+  return ok(seconds);
 }
 
-export function parseDurationOrThrow(
-  text: string,
-  what: string,
-  code: 'usage' | 'config' = 'usage',
-): number {
-  const r = parseDurationSeconds(text);
-  if (typeof r === 'string') {
-    throw new OzError(code, `invalid ${what} ${quote(text)}: ${r}`);
-  }
-  return r;
+/** A duration of at most `maxSeconds`, for settings with a tighter bound than a year. */
+export function durationAtMost(maxSeconds: number): (text: string) => Parsed<number> {
+  return (text) => {
+    const r = parseDurationSeconds(text);
+    if (r.ok && r.value > maxSeconds) return problem(`it is longer than ${formatDuration(maxSeconds)}`);
+    return r;
+  };
 }
 
 /** `5400` → `1h30m`; `0` → `0s`. */

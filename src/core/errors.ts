@@ -80,3 +80,18 @@ export function quote(value: string, maxLength = 80): string {
   );
   return cut ? `${quoted.slice(0, -1)}…"` : quoted;
 }
+
+/**
+ * What a pure parser returns: the value, or why the text is not one. The parser does not know
+ * where the text came from; the caller (see settings.ts) turns a problem into an OzError whose
+ * code and wording say that: a flag is a usage error, an environment variable a config error.
+ */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
+
+export function ok<T>(value: T): Parsed<T> {
+  return { ok: true, value };
+}
+
+export function problem(text: string): { ok: false; problem: string } {
+  return { ok: false, problem: text };
+}

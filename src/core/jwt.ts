@@ -1,4 +1,5 @@
 import { sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { ok, problem, type Parsed } from './errors.js';
 
 /**
  * JWS compact serialisation on node:crypto alone. Signing a token is the hot path of every
@@ -48,20 +49,20 @@ export interface DecodedJwt {
   signature: Buffer;
 }
 
-/** Split and decode a compact JWS. Returns a reason string when it is not one. */
-export function decodeJwt(token: string): DecodedJwt | string {
+/** Split and decode a compact JWS, or say why the text is not one. */
+export function decodeJwt(token: string): Parsed<DecodedJwt> {
   const parts = token.split('.');
   if (parts.length !== 3) {
-    return parts.length === 5 ? 'it is an encrypted JWE, not a signed JWT' : `expected 3 dot-separated parts, found ${parts.length}`;
+    return problem(parts.length === 5 ? 'it is an encrypted JWE, not a signed JWT' : `expected 3 dot-separated parts, found ${parts.length}`);
   }
   const [h, p, s] = parts as [string, string, string];
   const b64url = /^[A-Za-z0-9_-]*$/;
-  if (!b64url.test(h) || !b64url.test(p) || !b64url.test(s)) return 'a part is not base64url';
+  if (!b64url.test(h) || !b64url.test(p) || !b64url.test(s)) return problem('a part is not base64url');
   const header = parseJsonObject(h);
-  if (!header) return 'the header is not a base64url JSON object';
+  if (!header) return problem('the header is not a base64url JSON object');
   const payload = parseJsonObject(p);
-  if (!payload) return 'the payload is not a base64url JSON object';
-  return { header, payload, signingInput: `${h}.${p}`, signature: Buffer.from(s, 'base64url') };
+  if (!payload) return problem('the payload is not a base64url JSON object');
+  return ok({ header, payload, signingInput: `${h}.${p}`, signature: Buffer.from(s, 'base64url') });
 }
 
 function parseJsonObject(part: string): Record<string, unknown> | undefined {

@@ -2,7 +2,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, typ
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OzError, describeCause, quote } from './errors.js';
-import { SIGNING_ALGS, type SigningAlg } from './jwt.js';
+import type { SigningAlg } from './jwt.js';
 import { createFileExclusive, ensurePrivateDir, assertPrivateDir, tryUnlink, writeFileAtomic } from './securefile.js';
 
 /**
@@ -51,12 +51,6 @@ interface RetiredKey {
 }
 
 const DATA_DIR_CHECK = { code: 'config', what: 'data directory' } as const;
-
-export function parseAlg(text: string, code: 'usage' | 'config'): SigningAlg {
-  const alg = text.toUpperCase();
-  if ((SIGNING_ALGS as readonly string[]).includes(alg)) return alg as SigningAlg;
-  throw new OzError(code, `unsupported signing algorithm ${quote(text)}: use RS256 or ES256 (the algorithms AWS and GCP accept)`);
-}
 
 /** RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order. */
 export function jwkThumbprint(jwk: JsonWebKey): string {

@@ -1,7 +1,7 @@
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { quote } from '../core/errors.js';
 import { decodeJwt, type SigningAlg } from '../core/jwt.js';
-import { BACKDATE_SECONDS, MAX_TOKEN_SECONDS } from '../core/claims.js';
+import { BACKDATE_SECONDS, MAX_TOKEN_SECONDS, RUN_CLAIMS, claimTypeProblem } from '../core/claims.js';
 import { RUN_TOKEN_AUDIENCE, RUN_TOKEN_TYPE } from '../core/wire.js';
 import type { GrantClaims } from './grant-mint.js';
 
@@ -14,8 +14,6 @@ export type { GrantClaims } from './grant-mint.js';
 
 /** Tolerated difference between the clocks of the platform that minted a grant and the service. */
 const GRANT_CLOCK_SKEW_SECONDS = 60;
-
-const OPTIONAL_STRING_CLAIMS = ['email', 'environment', 'agent_name', 'skill_spec', 'host'] as const;
 
 export interface VerificationKey {
   key: KeyObject;
@@ -31,7 +29,7 @@ export interface VerifyGrantOptions {
 
 export type GrantVerdict =
   | { ok: true; claims: GrantClaims }
-  | { ok: false; reason: string; expired?: Date };
+  | { ok: false; problem: string; expired?: Date };
 
 /**
  * Check a run token the way the token service must: its type and audience (so that an
@@ -40,55 +38,55 @@ export type GrantVerdict =
  * throwing: refusals are routine on the service's hot path.
  */
 export function verifyGrant(token: string, opts: VerifyGrantOptions): GrantVerdict {
-  const decoded = decodeJwt(token);
-  if (typeof decoded === 'string') return { ok: false, reason: `the bearer token is not a JWT: ${decoded}` };
+  const r = decodeJwt(token);
+  if (!r.ok) return { ok: false, problem: `the bearer token is not a JWT: ${r.problem}` };
+  const decoded = r.value;
   const { header, payload } = decoded;
   if (header.typ !== RUN_TOKEN_TYPE) {
     return {
       ok: false,
-      reason: `the bearer token is not a run token: its typ is ${quote(String(header.typ), 40)}, not "${RUN_TOKEN_TYPE}" (an identity token cannot be used as a run token; use the token \`oz issuer grant-run\` printed)`,
+      problem: `the bearer token is not a run token: its typ is ${quote(String(header.typ), 40)}, not "${RUN_TOKEN_TYPE}" (an identity token cannot be used as a run token; use the token \`oz issuer grant-run\` printed)`,
     };
   }
-  if (typeof header.kid !== 'string') return { ok: false, reason: 'the run token has no "kid"' };
+  if (typeof header.kid !== 'string') return { ok: false, problem: 'the run token has no "kid"' };
   const vk = opts.keyFor(header.kid);
-  if (!vk) return { ok: false, reason: `the run token is signed with a key this issuer does not publish (kid ${quote(header.kid, 60)})` };
-  if (header.alg !== vk.alg) return { ok: false, reason: `the run token's alg ${quote(String(header.alg), 20)} does not match its key (${vk.alg})` };
+  if (!vk) return { ok: false, problem: `the run token is signed with a key this issuer does not publish (kid ${quote(header.kid, 60)})` };
+  if (header.alg !== vk.alg) return { ok: false, problem: `the run token's alg ${quote(String(header.alg), 20)} does not match its key (${vk.alg})` };
   const signatureOk = cryptoVerify(
     'sha256',
     Buffer.from(decoded.signingInput),
     vk.alg === 'ES256' ? { key: vk.key, dsaEncoding: 'ieee-p1363' } : vk.key,
     decoded.signature,
   );
-  if (!signatureOk) return { ok: false, reason: 'the run token\'s signature does not verify' };
+  if (!signatureOk) return { ok: false, problem: 'the run token\'s signature does not verify' };
   const shape = grantShapeProblem(payload);
-  if (shape) return { ok: false, reason: `the run token is malformed: ${shape}` };
+  if (shape) return { ok: false, problem: `the run token is malformed: ${shape}` };
   const claims = payload as unknown as GrantClaims;
-  if (claims.aud !== RUN_TOKEN_AUDIENCE) return { ok: false, reason: `the run token's audience is not "${RUN_TOKEN_AUDIENCE}"` };
+  if (claims.aud !== RUN_TOKEN_AUDIENCE) return { ok: false, problem: `the run token's audience is not "${RUN_TOKEN_AUDIENCE}"` };
   if (claims.iss !== opts.issuer) {
-    return { ok: false, reason: `the run token was granted by issuer ${quote(claims.iss)}, not by this one (${opts.issuer})` };
+    return { ok: false, problem: `the run token was granted by issuer ${quote(claims.iss)}, not by this one (${opts.issuer})` };
   }
   const nowS = Math.floor(opts.now.getTime() / 1000);
-  if (claims.iat > nowS + GRANT_CLOCK_SKEW_SECONDS) return { ok: false, reason: 'the run token was issued in the future' };
+  if (claims.iat > nowS + GRANT_CLOCK_SKEW_SECONDS) return { ok: false, problem: 'the run token was issued in the future' };
   if (nowS >= claims.exp) {
     const at = new Date(claims.exp * 1000);
-    return { ok: false, reason: `the run's grant expired at ${at.toISOString()}: no token can be issued for this run`, expired: at };
+    return { ok: false, problem: `the run's grant expired at ${at.toISOString()}: no token can be issued for this run`, expired: at };
   }
   return { ok: true, claims };
 }
 
 /** Why a payload is not a grant's claims, or undefined when it is one. */
 export function grantShapeProblem(p: Record<string, unknown>): string | undefined {
-  for (const name of ['iss', 'sub', 'run_id', 'jti', 'aud'] as const) {
+  for (const name of ['iss', 'jti', 'aud'] as const) {
     if (typeof p[name] !== 'string' || p[name] === '') return `"${name}" must be a non-empty string`;
   }
   for (const name of ['iat', 'exp'] as const) {
     if (typeof p[name] !== 'number' || !Number.isFinite(p[name])) return `"${name}" must be a number`;
   }
-  for (const name of OPTIONAL_STRING_CLAIMS) {
-    if (p[name] !== undefined && typeof p[name] !== 'string') return `"${name}" must be a string`;
-  }
-  if (p.teams !== undefined && !(Array.isArray(p.teams) && p.teams.every((t) => typeof t === 'string'))) {
-    return '"teams" must be an array of strings';
+  for (const spec of RUN_CLAIMS) {
+    if (p[spec.claim] === undefined && !('required' in spec)) continue;
+    const problem = claimTypeProblem(spec, p[spec.claim]);
+    if (problem) return problem;
   }
   return undefined;
 }

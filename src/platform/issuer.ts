@@ -1,11 +1,7 @@
 import type { PublicJwk } from '../core/keys.js';
 import { SIGNING_ALGS } from '../core/jwt.js';
 import { JWKS_PATH } from '../core/wire.js';
-
-export const CLAIMS_SUPPORTED = [
-  'iss', 'sub', 'aud', 'iat', 'nbf', 'exp', 'jti', 'email', 'teams',
-  'run_id', 'environment', 'agent_name', 'skill_spec', 'host',
-] as const;
+import { CLAIMS_SUPPORTED } from '../core/claims.js';
 
 export interface DiscoveryDocument {
   issuer: string;

@@ -3,11 +3,12 @@ import { signJwtAsync } from '../core/jwt.js';
 import { MAX_DURATION_SECONDS } from '../core/duration.js';
 import { claimValueProblem, DEFAULT_TOKEN_SECONDS, IDENTITY_TOKEN_TYPE, identityClaims } from '../core/claims.js';
 import { grantedLifetime, verifyGrant, type GrantClaims, type GrantVerdict } from './grant-verify.js';
-import { RUN_EXPIRED_PROBLEM, RUN_TOKEN_AUDIENCE } from '../core/wire.js';
+import { RUN_EXPIRED_PROBLEM, RUN_TOKEN_AUDIENCE, type TokenRequestBody, type TokenResponseBody } from '../core/wire.js';
 import type { KeyCache } from './key-cache.js';
 import { RateLimiter } from './rate-limit.js';
+import { DEFAULT_RATE_LIMIT } from './settings.js';
 import { annotateLog, sendJson, sendProblem, type Route } from './server.js';
-import { quote } from '../core/errors.js';
+import { ok, problem, quote, type Parsed } from '../core/errors.js';
 
 /**
  * POST /v1/token: a run token in (Authorization: Bearer), an identity token out, carrying the
@@ -15,11 +16,11 @@ import { quote } from '../core/errors.js';
  *
  * Per request the service parses the header and body, verifies the run token's signature
  * with a cached public key and signs on libuv's thread pool with a cached private key: no
- * file is read and nothing is cached across requests but keys and rate-limit buckets.
+ * file is read. Across requests it keeps the keys, rate-limit buckets and the run tokens that
+ * verified (see grantVerifier); never a token it issued.
  */
 
 export const MAX_BODY_BYTES = 64 * 1024;
-export const DEFAULT_RATE_LIMIT = 10;
 /** Bursts of this many times the rate: a run starting up asks for a few tokens at once. */
 export const RATE_LIMIT_BURST_FACTOR = 3;
 
@@ -107,7 +108,7 @@ export function tokenRoute(opts: TokenServiceOptions): Route {
         return sendProblem(res, {
           status: 401,
           title: 'Unauthorized',
-          detail: verdict.reason,
+          detail: verdict.problem,
           ...(verdict.expired ? { type: RUN_EXPIRED_PROBLEM } : {}),
           headers: { 'www-authenticate': INVALID_TOKEN_CHALLENGE },
         });
@@ -128,8 +129,9 @@ export function tokenRoute(opts: TokenServiceOptions): Route {
       }
       const body = await readBody(req, MAX_BODY_BYTES);
       if (body === undefined) return tooLarge(res);
-      const parsed = parseTokenRequest(body);
-      if (typeof parsed === 'string') return sendProblem(res, { status: 400, title: 'Bad Request', detail: parsed });
+      const request = parseTokenRequest(body);
+      if (!request.ok) return sendProblem(res, { status: 400, title: 'Bad Request', detail: request.problem });
+      const parsed = request.value;
       if (allowed && !allowed.has(parsed.audience)) {
         return sendProblem(res, { status: 403, title: 'Forbidden', detail: `audience ${quote(parsed.audience)} is not in this token service's allow-list` });
       }
@@ -148,7 +150,8 @@ export function tokenRoute(opts: TokenServiceOptions): Route {
       const key = keys.signingKey();
       const claims = identityClaims(grant, { issuer: opts.issuer(), audience: parsed.audience, lifetimeSeconds: lifetime, now: signedAt });
       const token = await signJwtAsync({ alg: key.alg, kid: key.kid, typ: IDENTITY_TOKEN_TYPE }, claims, key.privateKey);
-      sendJson(res, 200, { token, expires_at: new Date(claims.exp * 1000).toISOString() }, { 'cache-control': 'no-store' });
+      const answer: TokenResponseBody = { token, expires_at: new Date(claims.exp * 1000).toISOString() };
+      sendJson(res, 200, answer, { 'cache-control': 'no-store' });
     },
   };
 }
@@ -221,26 +224,26 @@ export interface TokenRequest {
 }
 
 /** The JSON body `{"audience": "...", "duration_seconds": N}`, or why it is not acceptable. */
-export function parseTokenRequest(body: Buffer): TokenRequest | string {
-  if (body.length === 0) return 'the request body is empty: send {"audience": "...", "duration_seconds": N}';
+export function parseTokenRequest(body: Buffer): Parsed<TokenRequest> {
+  if (body.length === 0) return problem('the request body is empty: send {"audience": "...", "duration_seconds": N}');
   let value: unknown;
   try {
     value = JSON.parse(body.toString('utf8'));
   } catch {
-    return 'the request body is not valid JSON';
+    return problem('the request body is not valid JSON');
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'the request body must be a JSON object';
-  const { audience, duration_seconds: duration } = value as Record<string, unknown>;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return problem('the request body must be a JSON object');
+  const { audience, duration_seconds: duration } = value as Partial<Record<keyof TokenRequestBody, unknown>>;
   const audienceProblem = checkAudience(audience);
-  if (audienceProblem) return audienceProblem;
+  if (audienceProblem) return problem(audienceProblem);
   let durationSeconds = DEFAULT_TOKEN_SECONDS;
   if (duration !== undefined) {
     if (typeof duration !== 'number' || !Number.isSafeInteger(duration) || duration < 1 || duration > MAX_DURATION_SECONDS) {
-      return `"duration_seconds" must be a whole number of seconds from 1 to ${MAX_DURATION_SECONDS}`;
+      return problem(`"duration_seconds" must be a whole number of seconds from 1 to ${MAX_DURATION_SECONDS}`);
     }
     durationSeconds = duration;
   }
-  return { audience: audience as string, durationSeconds };
+  return ok({ audience: audience as string, durationSeconds });
 }
 
 function checkAudience(audience: unknown): string | undefined {

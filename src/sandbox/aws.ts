@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { OzError, quote } from '../core/errors.js';
+import { OzError, quote, type Parsed } from '../core/errors.js';
 
 /** The audience AWS STS expects in a web identity token from an IAM OIDC provider. */
 export const AWS_STS_AUDIENCE = 'sts.amazonaws.com';
@@ -38,14 +38,19 @@ const MAX_PATH_LENGTH = 512;
  * AssumeRoleWithWebIdentity failure later.
  */
 export function parseRoleArn(arn: string): RoleArn {
-  const fail = (why?: string): never => {
-    throw new OzError(
-      'usage',
-      `invalid AWS role ARN ${quote(arn)}: ${EXPECTED_ARN}${why === undefined ? '' : ` (${why})`}`,
-    );
-  };
+  const r = checkRoleArn(arn);
+  if (!r.ok) throw new OzError('usage', `invalid AWS role ARN ${quote(arn)}: ${r.problem}`);
+  return r.value;
+}
 
-  if (arn !== arn.trim()) fail('remove the whitespace around it');
+/** {@link parseRoleArn} as a parser: the ARN's parts, or what is wrong with it. */
+export function checkRoleArn(arn: string): Parsed<RoleArn> {
+  const fail = (why?: string): { ok: false; problem: string } => ({
+    ok: false,
+    problem: `${EXPECTED_ARN}${why === undefined ? '' : ` (${why})`}`,
+  });
+
+  if (arn !== arn.trim()) return fail('remove the whitespace around it');
   const parts = arn.split(':');
   const [prefix, partition, service, region, accountId] = parts;
   if (prefix !== 'arn' || parts.length < 6) {
@@ -77,7 +82,7 @@ export function parseRoleArn(arn: string): RoleArn {
       `the role path must be / or /PATH/ of printable ASCII without spaces, at most ${MAX_PATH_LENGTH} characters`,
     );
   }
-  return { partition, accountId, path, roleName };
+  return { ok: true, value: { partition, accountId, path, roleName } };
 }
 
 function isPartition(value: string | undefined): value is AwsPartition {

@@ -1,8 +1,9 @@
 import { lstatSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { AWS_STS_AUDIENCE, parseRoleArn, sessionNameForRun } from './aws.js';
-import type { Env } from '../core/context.js';
+import { AWS_STS_AUDIENCE, sessionNameForRun } from './aws.js';
+import { readSetting, type Env } from '../core/settings.js';
+import * as S from './settings.js';
 import { OzError, describeCause, quote } from '../core/errors.js';
 import { buildExternalAccountConfig, executableCommand, validateGcpFederation, type GcpFederation } from './gcp.js';
 import { assertPrivateDir, ensurePrivateDir, tryUnlink, writeFileAtomic } from '../core/securefile.js';
@@ -57,10 +58,9 @@ export interface PrepareResult {
   dir?: string;
 }
 
-/** A flag wins over its environment variable; an empty value counts as unset. */
-function pick(flag: string | undefined, env: Env, name: string): string | undefined {
-  const v = flag ?? env[name];
-  return v === undefined || v === '' ? undefined : v;
+/** A setting's value: its flag, else its variable (an empty one counts as unset). */
+function pick(setting: S.SettingOf<string>, flag: string | undefined, env: Env): string | undefined {
+  return readSetting(setting, env, flag === '' ? undefined : flag)?.value;
 }
 
 /**
@@ -68,7 +68,7 @@ function pick(flag: string | undefined, env: Env, name: string): string | undefi
  * login manager creates 0700), else `oz-<uid>` in the system temp directory.
  */
 export function preparedDir(flagDir: string | undefined, env: Env, cwd: string, uid: number | undefined): string {
-  const chosen = pick(flagDir, env, 'OZ_PREPARE_DIR');
+  const chosen = pick(S.PREPARE_DIR, flagDir, env);
   if (chosen !== undefined) return resolve(cwd, chosen);
   const runtime = env.XDG_RUNTIME_DIR;
   if (runtime && isAbsolute(runtime)) return join(runtime, 'oz');
@@ -82,14 +82,13 @@ export function preparedDir(flagDir: string | undefined, env: Env, cwd: string, 
  */
 export async function prepare(flags: PrepareFlags, ctx: PrepareContext): Promise<PrepareResult> {
   const { env } = ctx;
-  const roleArnText = pick(flags.awsRoleArn, env, 'OZ_AWS_ROLE_ARN');
-  const roleArn = roleArnText === undefined ? undefined : (parseRoleArn(roleArnText), roleArnText);
+  const roleArn = pick(S.AWS_ROLE_ARN, flags.awsRoleArn, env);
   const gcp = validateGcpFederation({
-    projectNumber: pick(flags.gcpProjectNumber, env, 'OZ_GCP_PROJECT_NUMBER'),
-    poolId: pick(flags.gcpPoolId, env, 'OZ_GCP_POOL_ID'),
-    providerId: pick(flags.gcpProviderId, env, 'OZ_GCP_PROVIDER_ID'),
-    serviceAccount: pick(flags.gcpServiceAccount, env, 'OZ_GCP_SERVICE_ACCOUNT'),
-    projectId: pick(flags.gcpProjectId, env, 'OZ_GCP_PROJECT_ID'),
+    projectNumber: pick(S.GCP_PROJECT_NUMBER, flags.gcpProjectNumber, env),
+    poolId: pick(S.GCP_POOL_ID, flags.gcpPoolId, env),
+    providerId: pick(S.GCP_PROVIDER_ID, flags.gcpProviderId, env),
+    serviceAccount: pick(S.GCP_SERVICE_ACCOUNT, flags.gcpServiceAccount, env),
+    projectId: pick(S.GCP_PROJECT_ID, flags.gcpProjectId, env),
   });
   if (roleArn === undefined && gcp === undefined) {
     return {

@@ -32,8 +32,8 @@ function failed(what: string, cause?: unknown): OzError {
  */
 export async function verifyAsRelyingParty(token: string, opts: VerifyOptions): Promise<VerifyResult> {
   const decoded = decodeJwt(token);
-  if (typeof decoded === 'string') throw new OzError('usage', `not a JWT: ${decoded}`);
-  const { header, payload } = decoded;
+  if (!decoded.ok) throw new OzError('usage', `not a JWT: ${decoded.problem}`);
+  const { header, payload } = decoded.value;
   const iss = payload.iss;
   if (typeof iss !== 'string' || iss === '') throw failed('the token has no "iss" claim, so there is no issuer to verify against');
   if (typeof header.kid !== 'string') throw failed('the token header has no "kid"; AWS and GCP require one');

@@ -141,7 +141,7 @@ describe('oz issuer', () => {
       id_token_signing_alg_values_supported: ['RS256', 'ES256'],
       response_types_supported: ['id_token'],
       subject_types_supported: ['public'],
-      claims_supported: ['iss', 'sub', 'aud', 'iat', 'nbf', 'exp', 'jti', 'email', 'teams', 'run_id', 'environment', 'agent_name', 'skill_spec', 'host'],
+      claims_supported: ['iss', 'sub', 'aud', 'iat', 'nbf', 'exp', 'jti', 'run_id', 'email', 'teams', 'environment', 'agent_name', 'skill_spec', 'host'],
     });
   });
 

@@ -134,8 +134,11 @@ describe('oz federate prepare', () => {
 
   describe('refused input writes nothing and prints nothing on stdout', () => {
     it.each([
-      ['a malformed ARN', ['--aws-role-arn', 'arn:aws:iam::12345:role/x'], {}, 2, /^oz: invalid AWS role ARN "arn:aws:iam::12345:role\/x"/],
-      ['an ARN from the environment', [], { OZ_AWS_ROLE_ARN: 'arn:aws:s3:::bucket' }, 2, /^oz: invalid AWS role ARN "arn:aws:s3:::bucket"/],
+      ['a malformed ARN', ['--aws-role-arn', 'arn:aws:iam::12345:role/x'], {}, 2, /^oz: invalid --aws-role-arn "arn:aws:iam::12345:role\/x": expected arn:aws:iam::123456789012:role\/NAME \(the account ID must be 12 digits\)$/m],
+      ['an ARN from the environment', [], { OZ_AWS_ROLE_ARN: 'arn:aws:s3:::bucket' }, 3, /^oz: invalid OZ_AWS_ROLE_ARN "arn:aws:s3:::bucket"/],
+      ['a run ID with a newline', ['--aws-role-arn', ROLE], { OZ_RUN_ID: 'run\n1' }, 3, /^oz: invalid OZ_RUN_ID "run\\n1": it contains control characters$/m],
+      ['no team in OZ_TEAMS', ['--aws-role-arn', ROLE], { OZ_TEAMS: ',,,' }, 3, /^oz: invalid OZ_TEAMS ",,,": nothing in it \(comma-separated team UIDs\)/],
+      ['a run-context value over 1024 characters', ['--aws-role-arn', ROLE], { OZ_ENVIRONMENT_ID: 'e'.repeat(120_000) }, 3, /^oz: invalid OZ_ENVIRONMENT_ID "e+…": it is 120000 characters long, more than 1024$/m],
       ['a non-numeric project number', ['--gcp-project-number', '12a', '--gcp-pool-id', 'oz-pool', '--gcp-provider-id', 'oz-provider'], {}, 2, /project number/],
       ['a pool ID starting with gcp-', ['--gcp-project-number', '1', '--gcp-pool-id', 'gcp-pool', '--gcp-provider-id', 'oz-provider'], {}, 2, /pool ID "gcp-pool"/],
       ['a provider ID too short', ['--gcp-project-number', '1', '--gcp-pool-id', 'oz-pool', '--gcp-provider-id', 'abc'], {}, 2, /provider ID "abc"/],

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDurationOrThrow, parseDurationSeconds } from '../../src/core/duration.js';
+import { formatDuration, parseDurationSeconds } from '../../src/core/duration.js';
 import { OzError } from '../../src/core/errors.js';
+import { parseFrom } from '../../src/core/settings.js';
 
 describe('parseDurationSeconds', () => {
   it.each([
@@ -11,10 +12,9 @@ describe('parseDurationSeconds', () => {
     ['3600', 3600],
     ['1d', 86400],
     ['1h0m5s', 3605],
-    [' 45m ', 2700],
     ['366d', 366 * 86400],
   ])('%j → %d seconds', (text, seconds) => {
-    expect(parseDurationSeconds(text)).toBe(seconds);
+    expect(parseDurationSeconds(text)).toEqual({ ok: true, value: seconds });
   });
 
   it.each([
@@ -27,18 +27,20 @@ describe('parseDurationSeconds', () => {
     ['30m1h', 'expected a duration like 90s, 15m, 1h30m, 2h or plain seconds'],
     ['h', 'expected a duration like 90s, 15m, 1h30m, 2h or plain seconds'],
     ['', 'it is empty'],
-    ['   ', 'it is empty'],
+    ['   ', 'expected a duration like 90s, 15m, 1h30m, 2h or plain seconds'],
+    [' 45m ', 'expected a duration like 90s, 15m, 1h30m, 2h or plain seconds'],
+    ['45m\n', 'expected a duration like 90s, 15m, 1h30m, 2h or plain seconds'],
     ['367d', 'it is longer than 366 days'],
     ['99999999999999999999999', 'it is longer than 366 days'],
     ['9999999h', 'it is longer than 366 days'],
   ])('%j is refused: %s', (text, reason) => {
-    expect(parseDurationSeconds(text)).toBe(reason);
+    expect(parseDurationSeconds(text)).toEqual({ ok: false, problem: reason });
   });
 
   it('names the source of a bad value and uses the given error code', () => {
     const e = (() => {
       try {
-        parseDurationOrThrow('10x', 'OZ_MAX_RUN_DURATION', 'config');
+        parseFrom(parseDurationSeconds, '10x', 'OZ_MAX_RUN_DURATION', 'config');
       } catch (err) {
         return err;
       }

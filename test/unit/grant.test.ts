@@ -77,14 +77,14 @@ describe('verifyGrant', () => {
     const v = verifyGrant(token, { issuer: ISSUER, now, keyFor });
     expect(v.ok).toBe(false);
     if (v.ok) return;
-    if (typeof reason === 'string') expect(v.reason).toBe(reason);
-    else expect(v.reason).toMatch(reason);
+    if (typeof reason === 'string') expect(v.problem).toBe(reason);
+    else expect(v.problem).toMatch(reason);
     expect(v.expired).toBeUndefined();
   });
 
   it('refuses a header whose alg is not its key\'s', () => {
     const forged = signJwt({ alg: 'ES256', kid: rsa.kid, typ: RUN_TOKEN_TYPE }, claims(), ec.privateKey);
-    expect(verifyGrant(forged, { issuer: ISSUER, now, keyFor })).toEqual({ ok: false, reason: 'the run token\'s alg "ES256" does not match its key (RS256)' });
+    expect(verifyGrant(forged, { issuer: ISSUER, now, keyFor })).toEqual({ ok: false, problem: 'the run token\'s alg "ES256" does not match its key (RS256)' });
   });
 
   it('says when a grant has expired, at its exact second', () => {
@@ -93,7 +93,7 @@ describe('verifyGrant', () => {
     expect(verifyGrant(token, { issuer: ISSUER, now: new Date(at.getTime() - 1000), keyFor }).ok).toBe(true);
     expect(verifyGrant(token, { issuer: ISSUER, now: at, keyFor })).toEqual({
       ok: false,
-      reason: "the run's grant expired at 2026-06-01T13:00:00.000Z: no token can be issued for this run",
+      problem: "the run's grant expired at 2026-06-01T13:00:00.000Z: no token can be issued for this run",
       expired: at,
     });
   });

@@ -181,10 +181,10 @@ describe('token endpoint input', () => {
   });
 
   it('takes audience and duration, defaulting the duration to an hour and ignoring other members', () => {
-    expect(parseTokenRequest(Buffer.from('{"audience":"a","duration_seconds":60,"x":1}'))).toEqual({ audience: 'a', durationSeconds: 60 });
-    expect(parseTokenRequest(Buffer.from('{"audience":"a"}'))).toEqual({ audience: 'a', durationSeconds: 3600 });
-    expect(parseTokenRequest(Buffer.from('{"audience":" a"}'))).toBe('invalid "audience" " a": it has leading or trailing whitespace');
-    expect(parseTokenRequest(Buffer.from('{"audience":"a","duration_seconds":0}'))).toBe('"duration_seconds" must be a whole number of seconds from 1 to 31622400');
+    expect(parseTokenRequest(Buffer.from('{"audience":"a","duration_seconds":60,"x":1}'))).toEqual({ ok: true, value: { audience: 'a', durationSeconds: 60 } });
+    expect(parseTokenRequest(Buffer.from('{"audience":"a"}'))).toEqual({ ok: true, value: { audience: 'a', durationSeconds: 3600 } });
+    expect(parseTokenRequest(Buffer.from('{"audience":" a"}'))).toEqual({ ok: false, problem: 'invalid "audience" " a": it has leading or trailing whitespace' });
+    expect(parseTokenRequest(Buffer.from('{"audience":"a","duration_seconds":0}'))).toEqual({ ok: false, problem: '"duration_seconds" must be a whole number of seconds from 1 to 31622400' });
   });
 
   it('the access log shows a path without anything shaped like a token', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ozError } from '../helpers/thrown.js';
-import { computeLifetime, identityClaims, validateAudience, BACKDATE_SECONDS, MAX_TOKEN_SECONDS } from '../../src/core/claims.js';
-import { readRunIdentity, readRunLimits, parseDeadline, runClaims } from '../../src/core/context.js';
+import { identityClaims, validateAudience, BACKDATE_SECONDS, MAX_TOKEN_SECONDS } from '../../src/core/claims.js';
+import { computeLifetime, readRunIdentity, readRunLimits, parseDeadline, runClaimsOf } from '../../src/core/context.js';
 import { OzError } from '../../src/core/errors.js';
 
 const now = new Date('2026-06-01T12:00:00Z');
@@ -45,10 +45,32 @@ describe('parseDeadline', () => {
     ['2026-06-01T14:00:00+02:00', '2026-06-01T12:00:00.000Z'],
     ['2026-06-01T12:00:00.5Z', '2026-06-01T12:00:00.500Z'],
     ['1780315200', '2026-06-01T12:00:00.000Z'],
-  ])('%s', (text, iso) => expect(parseDeadline(text)?.toISOString()).toBe(iso));
+  ])('%s', (text, iso) => {
+    const r = parseDeadline(text);
+    expect(r.ok && r.value.toISOString()).toBe(iso);
+  });
 
-  it.each(['2026-06-01', '2026-06-01T12:00:00', 'soon', '-5', '2026-13-45T99:00:00Z'])('refuses %j', (text) => {
-    expect(parseDeadline(text)).toBeUndefined();
+  it.each(['2026-06-01', '2026-06-01T12:00:00', 'soon', '-5', '2026-13-45T99:00:00Z', ' 2026-06-01T12:00:00Z'])('refuses %j', (text) => {
+    expect(parseDeadline(text).ok).toBe(false);
+  });
+
+  it.each([
+    ['2026-02-30T12:00:00Z', 'is not a date and time that exists'],
+    ['2026-02-29T12:00:00Z', 'is not a date and time that exists'],
+    ['2026-04-31T00:00:00Z', 'is not a date and time that exists'],
+    ['2026-06-01T24:00:00Z', 'is not a date and time that exists'],
+    ['2026-06-01T12:60:00Z', 'is not a date and time that exists'],
+    ['2026-06-01T12:00:00+24:00', 'its UTC offset must be less than 24h'],
+    ['2026-06-01T12:00:00-99:00', 'its UTC offset must be less than 24h'],
+    ['2026-06-01T12:00:00+05:60', 'its UTC offset must be less than 24h'],
+  ])('refuses %j, which Date.parse would read as another time', (text, why) => {
+    const r = parseDeadline(text);
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.problem).toContain(why);
+  });
+
+  it.each([['2028-02-29T12:00:00Z'], ['2026-06-01T12:00:00+23:59'], ['2026-12-31T23:59:59Z']])('accepts the edge %j', (text) => {
+    expect(parseDeadline(text).ok).toBe(true);
   });
 });
 
@@ -88,7 +110,7 @@ describe('identityClaims', () => {
       },
       local,
     );
-    const claims = identityClaims(runClaims(identity), { issuer: 'https://iss', audience: 'sts.amazonaws.com', lifetimeSeconds: 600, now, jti: 'j' });
+    const claims = identityClaims(runClaimsOf(identity), { issuer: 'https://iss', audience: 'sts.amazonaws.com', lifetimeSeconds: 600, now, jti: 'j' });
     const t = now.getTime() / 1000;
     expect(claims).toEqual({
       iss: 'https://iss',
@@ -110,9 +132,9 @@ describe('identityClaims', () => {
 
   it('uses documented local defaults, with no email claim, on a bare machine', () => {
     const identity = readRunIdentity({ OZ_EMAIL: '' }, local);
-    const claims = identityClaims(runClaims(identity), { issuer: 'i', audience: 'a', lifetimeSeconds: 1, now });
+    const claims = identityClaims(runClaimsOf(identity), { issuer: 'i', audience: 'a', lifetimeSeconds: 1, now });
     expect(claims).not.toHaveProperty('email');
     expect(claims).toMatchObject({ sub: 'local:alice', teams: ['local'], run_id: 'local-box', environment: 'local', host: 'box' });
-    expect(identity.subject.source).toBe('default');
+    expect(identity.sub.source).toBe('default');
   });
 });

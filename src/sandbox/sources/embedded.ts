@@ -1,8 +1,9 @@
 import { hostname, userInfo } from 'node:os';
-import { readIssuerUrl, readRunIdentity, readRunLimits, runClaims, type Env, type LocalFacts } from '../../core/context.js';
-import { loadSigningKey, parseAlg } from '../../core/keys.js';
+import { computeLifetime, readIssuerUrl, readRunIdentity, readRunLimits, runClaimsOf, SIGNING_ALG, type Env } from '../../core/context.js';
+import { loadSigningKey } from '../../core/keys.js';
 import { signJwt } from '../../core/jwt.js';
-import { computeLifetime, identityClaims, IDENTITY_TOKEN_TYPE } from '../../core/claims.js';
+import { identityClaims, IDENTITY_TOKEN_TYPE, type LocalFacts } from '../../core/claims.js';
+import { readSetting } from '../../core/settings.js';
 import { dataDir } from '../../core/paths.js';
 import type { IssueRequest, IssuedToken } from './types.js';
 
@@ -24,9 +25,8 @@ export async function issueEmbedded(env: Env, cwd: string, now: Date, request: I
   const lifetime = computeLifetime(request.requestedSeconds, limits, now);
   const issuer = readIssuerUrl(env);
   const identity = readRunIdentity(env, localFacts);
-  const alg = env.OZ_SIGNING_ALG ? parseAlg(env.OZ_SIGNING_ALG, 'config') : undefined;
-  const key = loadSigningKey(await dataDir(env, cwd), { alg });
-  const claims = identityClaims(runClaims(identity), { issuer, audience: request.audience, lifetimeSeconds: lifetime.seconds, now });
+  const key = loadSigningKey(await dataDir(env, cwd), { alg: readSetting(SIGNING_ALG, env)?.value });
+  const claims = identityClaims(runClaimsOf(identity), { issuer, audience: request.audience, lifetimeSeconds: lifetime.seconds, now });
   const token = signJwt({ alg: key.alg, kid: key.kid, typ: IDENTITY_TOKEN_TYPE }, claims, key.privateKey);
   return { token, expiresAt: new Date(claims.exp * 1000), claims: { ...claims }, lifetime };
 }

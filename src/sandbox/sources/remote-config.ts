@@ -1,17 +1,16 @@
-import { parseHttpUrl, readIssuerUrl, RUN_CONTEXT_VARIABLES, type Env } from '../../core/context.js';
-import { parseDurationSeconds } from '../../core/duration.js';
-import { OzError, quote } from '../../core/errors.js';
-import { TOKEN_PATH } from '../../core/wire.js';
+import { RUN_CONTEXT_VARIABLES, readIssuerUrl } from '../../core/context.js';
+import { OzError } from '../../core/errors.js';
 import { decodeJwt } from '../../core/jwt.js';
+import { readSetting, type Env } from '../../core/settings.js';
+import { TOKEN_PATH } from '../../core/wire.js';
+import { RUN_TOKEN, TOKEN_TIMEOUT, TOKEN_URL } from '../settings.js';
+
+export { displayUrl } from '../../core/url.js';
 
 /**
  * The remote token source's settings, read from the environment without loading an HTTP
  * client: `whoami` and the source switch need them, and the embedded path must stay light.
  */
-
-/** Default bound on a whole token request, retries included: well under Google's 30 s. */
-export const DEFAULT_TOKEN_TIMEOUT_SECONDS = 15;
-export const MAX_TOKEN_TIMEOUT_SECONDS = 120;
 
 export interface RemoteConfig {
   runToken: string;
@@ -23,8 +22,8 @@ export interface RemoteConfig {
 
 /** The run token, when the platform gave the sandbox one: that switches oz to the token service. */
 export function runTokenOf(env: Env): string | undefined {
-  const v = env.OZ_RUN_TOKEN?.trim();
-  return v === undefined || v === '' ? undefined : v;
+  const v = readSetting(RUN_TOKEN, env)?.value;
+  return v === '' ? undefined : v;
 }
 
 /** The run-context variables set in this environment, which remote mode ignores. */
@@ -36,37 +35,16 @@ export function readRemoteConfig(env: Env): RemoteConfig {
   const runToken = runTokenOf(env);
   if (runToken === undefined) throw new TypeError('readRemoteConfig needs OZ_RUN_TOKEN');
   const decoded = decodeJwt(runToken);
-  if (typeof decoded === 'string') {
-    throw new OzError('config', `OZ_RUN_TOKEN is not a run token: ${decoded} (the platform sets it to the output of \`oz issuer grant-run\`)`);
+  if (!decoded.ok) {
+    throw new OzError('config', `OZ_RUN_TOKEN is not a run token: ${decoded.problem} (the platform sets it to the output of \`oz issuer grant-run\`)`);
   }
-  return { runToken, grant: decoded.payload, tokenUrl: readTokenUrl(env), timeoutMs: readTokenTimeoutMs(env) };
+  return { runToken, grant: decoded.value.payload, tokenUrl: readTokenUrl(env), timeoutMs: readTokenTimeoutMs(env) };
 }
 
 export function readTokenUrl(env: Env): string {
-  const raw = env.OZ_TOKEN_URL ?? '';
-  if (raw === '') return `${readIssuerUrl(env)}${TOKEN_PATH}`;
-  return parseHttpUrl(raw, 'config', 'OZ_TOKEN_URL', { example: 'https://oidc.example.com/v1/token', allowQuery: true }).href;
+  return readSetting(TOKEN_URL, env)?.value ?? `${readIssuerUrl(env)}${TOKEN_PATH}`;
 }
 
 export function readTokenTimeoutMs(env: Env): number {
-  const raw = env.OZ_TOKEN_TIMEOUT ?? '';
-  if (raw === '') return DEFAULT_TOKEN_TIMEOUT_SECONDS * 1000;
-  const r = parseDurationSeconds(raw);
-  if (typeof r === 'string' || r > MAX_TOKEN_TIMEOUT_SECONDS) {
-    throw new OzError(
-      'config',
-      `invalid OZ_TOKEN_TIMEOUT ${quote(raw)}: ${typeof r === 'string' ? r : `it is longer than ${MAX_TOKEN_TIMEOUT_SECONDS}s`} (the bound on a whole token request, e.g. 15s)`,
-    );
-  }
-  return r * 1000;
-}
-
-/** The URL as messages show it: without a query, which could carry something secret. */
-export function displayUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.origin}${u.pathname}`;
-  } catch {
-    return url;
-  }
+  return readSetting(TOKEN_TIMEOUT, env).value * 1000;
 }

@@ -213,8 +213,8 @@ function parseAnswer(text: string, req: IssueRequest, url: string): Outcome {
   const { token, expires_at: expiresAt } = (doc ?? {}) as Record<string, unknown>;
   if (typeof token !== 'string') return bad('no "token" in the answer');
   const decoded = decodeJwt(token);
-  if (typeof decoded === 'string') return bad(`"token" is not a JWT: ${decoded}`);
-  const claims = decoded.payload;
+  if (!decoded.ok) return bad(`"token" is not a JWT: ${decoded.problem}`);
+  const claims = decoded.value.payload;
   // A token for another audience would be refused by the relying party with a murkier message.
   if (claims.aud !== req.audience) return bad(`the token's audience is not the one asked for (${JSON.stringify(req.audience)})`);
   // The token's own exp is what relying parties enforce; expires_at is the service's word for it.

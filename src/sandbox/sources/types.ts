@@ -1,4 +1,4 @@
-import type { Lifetime } from '../../core/claims.js';
+import type { Lifetime } from '../../core/context.js';
 
 export interface IssueRequest {
   audience: string;
