@@ -87,10 +87,10 @@ export function runChild(
   });
 }
 
-const RESULT_MARK = '@@client-result@@ ';
+export const RESULT_MARK = '@@client-result@@ ';
 
 /** Parses the one line a client script prints with the outcome, keeping the raw output alongside. */
-function collect<T>(out: ChildOutput): ClientResult<T> {
+export function collect<T>(out: ChildOutput): ClientResult<T> {
   const line = out.stdout.split('\n').reverse().find((l) => l.startsWith(RESULT_MARK));
   if (!line) {
     const why = out.timedOut ? 'timed out' : `exited with ${out.code ?? out.signal}`;
@@ -100,7 +100,7 @@ function collect<T>(out: ChildOutput): ClientResult<T> {
   return { ...out, ...parsed };
 }
 
-async function withHome<T>(opts: RunOptions, fn: (home: string) => Promise<T>): Promise<T> {
+export async function withHome<T>(opts: RunOptions, fn: (home: string) => Promise<T>): Promise<T> {
   if (opts.home) return fn(opts.home);
   const { dir, cleanup } = await makeTempDir('oz-home-');
   try {
