@@ -1,6 +1,7 @@
 // The Entra ID stand-in, judged first on its own and then through Azure's real client library,
 // given exactly the variables `oz federate prepare --azure-*` is to export. Every child runs
 // behind a proxy trap, so a test also shows what the library tries to reach beyond loopback.
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +11,9 @@ import { AZURE_AD_TOKEN_EXCHANGE, CLIENT_ASSERTION_TYPE_JWT_BEARER, startEntraSt
 import type { EntraStandIn } from './helpers/entra.js';
 import { startProxyTrap } from './helpers/proxy-trap.js';
 import type { ProxyTrap } from './helpers/proxy-trap.js';
+import { decode, oz, scrubbedEnv as ozScrubbedEnv, tempDir as ozTempDir } from './helpers/oz.js';
+import { serve } from './helpers/serve.js';
+import type { Served } from './helpers/serve.js';
 import { makeTestCertificates } from './helpers/tls.js';
 import type { TestCertificates } from './helpers/tls.js';
 import { startTestIssuer } from './helpers/test-issuer.js';
@@ -238,5 +242,59 @@ describe('@azure/identity network traps', () => {
     expect(imds.every((t) => t.method === 'GET' && !t.tunnelled)).toBe(true);
     expect(r.ok ? '' : r.error.message).toMatch(/ManagedIdentityCredential[^\n]*(unavailable|Unavailable|not available|IMDS)/);
     expect(Date.now() - started).toBeLessThan(30_000);
+  });
+});
+
+describe('tokens from the built oz, judged by the Entra stand-in through @azure/identity', () => {
+  let served: Served;
+  let ozEnv: Record<string, string>;
+  let ozEntra: EntraStandIn;
+  let home: string;
+
+  beforeAll(async () => {
+    home = ozTempDir('oz-azure-issuer-');
+    ozEnv = ozScrubbedEnv(home, { OZ_RUN_ID: 'run-azure-1', OZ_SUBJECT: 'user-42', OZ_TEAMS: 'team-a' });
+    served = await serve(ozEnv);
+    ozEnv.OZ_ISSUER_URL = served.url;
+    ozEntra = await startEntraStandIn({ tenantId: TENANT, tls: certs, applications: { [CLIENT]: [{ issuer: served.url, subject: 'user-42' }] } });
+  });
+
+  afterAll(async () => {
+    await Promise.all([ozEntra?.close(), served?.stop()]);
+    await rm(home, { recursive: true, force: true });
+  });
+
+  it.each(['WorkloadIdentityCredential', 'DefaultAzureCredential'] as const)('%s gets a token for an RS256 token from `oz federate issue-token`', async (credential) => {
+    const issued = await oz(['federate', 'issue-token', '--audience', AZURE_AD_TOKEN_EXCHANGE], { env: ozEnv });
+    expect(issued.code, issued.stderr).toBe(0);
+    const token = issued.stdout.trim();
+    expect(decode(token).header.alg).toBe('RS256');
+    const tokenFile = await writeWebIdentityTokenFile(path.join(dir, `${++files}-oz-token`), token);
+    const env = azureWorkloadIdentityEnv({ clientId: CLIENT, tenantId: TENANT, tokenFile, authorityHost: ozEntra.url });
+    const r = await azureIdentityToken({ credential, options: { disableInstanceDiscovery: true }, env, caFile: certs.caFile, proxy: trap.url });
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+    if (r.ok) expect(ozEntra.issued.get(r.value.token)).toMatchObject({ federatedIssuer: served.url, federatedSubject: 'user-42' });
+  });
+
+  it('refuses a token from an oz issuer whose key is ES256 with AADSTS5002738', async () => {
+    const esHome = ozTempDir('oz-azure-es256-');
+    const esEnv = ozScrubbedEnv(esHome, { OZ_RUN_ID: 'run-azure-2', OZ_SUBJECT: 'user-42' });
+    const init = await oz(['issuer', 'init', '--alg', 'ES256'], { env: esEnv });
+    expect(init.code, init.stderr).toBe(0);
+    const esServed = await serve(esEnv);
+    try {
+      esEnv.OZ_ISSUER_URL = esServed.url;
+      const issued = await oz(['federate', 'issue-token', '--audience', AZURE_AD_TOKEN_EXCHANGE], { env: esEnv });
+      expect(issued.code, issued.stderr).toBe(0);
+      expect(decode(issued.stdout.trim()).header.alg).toBe('ES256');
+      const tokenFile = await writeWebIdentityTokenFile(path.join(dir, `${++files}-oz-es-token`), issued.stdout.trim());
+      const env = azureWorkloadIdentityEnv({ clientId: CLIENT, tenantId: TENANT, tokenFile, authorityHost: ozEntra.url });
+      const r = await azureIdentityToken({ credential: 'WorkloadIdentityCredential', options: { disableInstanceDiscovery: true }, env, caFile: certs.caFile, proxy: trap.url });
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.error.code).toBe('AADSTS5002738');
+    } finally {
+      await esServed.stop();
+      await rm(esHome, { recursive: true, force: true });
+    }
   });
 });
