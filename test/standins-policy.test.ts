@@ -110,6 +110,8 @@ describe('evaluateCondition: operators over single and multivalued keys', () => 
     ['StringEquals', 'p:sub', ['x', 'teams:abc:sub:u1'], true],
     ['StringNotEquals', 'p:sub', ['x', 'y'], true],
     ['StringNotEquals', 'p:sub', ['teams:abc:sub:u1'], false],
+    // Several values under a negated operator act as AND: the key must equal none of them.
+    ['StringNotEquals', 'p:sub', ['x', 'teams:abc:sub:u1'], false],
     ['StringEqualsIgnoreCase', 'p:sub', ['TEAMS:ABC:SUB:U1'], true],
     ['StringNotEqualsIgnoreCase', 'p:sub', ['TEAMS:ABC:SUB:U1'], false],
     ['StringLike', 'p:sub', ['teams:abc:*'], true],
