@@ -169,7 +169,8 @@ describe.each(['WorkloadIdentityCredential', 'DefaultAzureCredential'] as const)
 
   it('gets a token with the prepared variables and instance discovery disabled, touching nothing but the stand-in', async () => {
     const before = entra.requests.length;
-    const { r, trapped } = await run(azureToken());
+    const token = azureToken();
+    const { r, trapped } = await run(token);
     expect(r.ok, JSON.stringify(r)).toBe(true);
     if (!r.ok) return;
     expect(r.value.credential).toBe('WorkloadIdentityCredential');
@@ -181,7 +182,9 @@ describe.each(['WorkloadIdentityCredential', 'DefaultAzureCredential'] as const)
     expect(seen.map((q) => `${q.method} ${q.path}`)).toEqual([`GET /${TENANT}/v2.0/.well-known/openid-configuration`, `POST /${TENANT}/oauth2/v2.0/token`]);
     const tokenRequest = seen.at(-1)!;
     expect(tokenRequest.params).toMatchObject({ client_id: CLIENT, grant_type: 'client_credentials', client_assertion_type: CLIENT_ASSERTION_TYPE_JWT_BEARER });
-    expect(tokenRequest.params.scope!.split(' ')).toContain(SCOPE);
+    expect(tokenRequest.params.scope).toBe(SCOPE);
+    expect(tokenRequest.params.client_assertion).toBe(token);
+    expect(tokenRequest.userAgent).toMatch(/^azsdk-js-identity\/4\.13\.1 /);
     // MSAL sends its library name and telemetry in the form, next to the assertion.
     expect(tokenRequest.params['x-client-SKU']).toBe('msal.js.node');
   });
