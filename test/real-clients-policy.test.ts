@@ -4,8 +4,7 @@
 // `<issuer>:sub`). The tokens come from the test issuer, carrying the claims oz is to emit.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { networkTrapEnv } from './helpers/azure-clients.js';
-import { awsWebIdentityEnv, makeTempDir, resolveAwsJs, resolveBoto3, writeWebIdentityTokenFile } from './helpers/clients.js';
+import { awsWebIdentityEnv, makeTempDir, networkTrapEnv, resolveAwsJs, resolveBoto3, writeWebIdentityTokenFile } from './helpers/clients.js';
 import { oidcProviderName, SESSION_TAGS_CLAIM } from './helpers/iam-policy.js';
 import type { PolicyDocument } from './helpers/iam-policy.js';
 import { startAwsSts } from './helpers/standins.js';

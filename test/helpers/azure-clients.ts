@@ -3,24 +3,10 @@
 // az CLI. Every child gets the network traps below, so nothing it tries can leave loopback.
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { collect, RESULT_MARK, runChild, scrubbedEnv, withHome } from './clients.js';
+import { collect, networkTrapEnv, RESULT_MARK, runChild, scrubbedEnv, withHome } from './clients.js';
 import type { ChildOutput, ClientResult, RunOptions } from './clients.js';
 
 const require = createRequire(import.meta.url);
-
-/**
- * Variables that make every metadata service and public host unreachable: anything not for
- * 127.0.0.1 goes to `proxy` (a proxy trap, or a closed port) and fails at once.
- */
-export function networkTrapEnv(proxy = 'http://127.0.0.1:9'): Record<string, string> {
-  return {
-    AWS_EC2_METADATA_DISABLED: 'true',
-    GCE_METADATA_HOST: '127.0.0.1:9',
-    HTTPS_PROXY: proxy,
-    HTTP_PROXY: proxy,
-    NO_PROXY: '127.0.0.1',
-  };
-}
 
 /** The variables `oz federate prepare --azure-*` is to export: the WorkloadIdentityCredential contract. */
 export function azureWorkloadIdentityEnv(input: { clientId: string; tenantId: string; tokenFile: string; authorityHost?: string }): Record<string, string> {

@@ -60,6 +60,20 @@ export function scrubbedEnv(home: string, extra: Record<string, string | undefin
   return env;
 }
 
+/**
+ * Variables that make every metadata service and public host unreachable: anything not for
+ * 127.0.0.1 goes to `proxy` (a proxy trap, or a closed port) and fails at once.
+ */
+export function networkTrapEnv(proxy = 'http://127.0.0.1:9'): Record<string, string> {
+  return {
+    AWS_EC2_METADATA_DISABLED: 'true',
+    GCE_METADATA_HOST: '127.0.0.1:9',
+    HTTPS_PROXY: proxy,
+    HTTP_PROXY: proxy,
+    NO_PROXY: '127.0.0.1',
+  };
+}
+
 export function runChild(
   command: string,
   args: string[],
