@@ -60,6 +60,20 @@ export function scrubbedEnv(home: string, extra: Record<string, string | undefin
   return env;
 }
 
+/**
+ * Variables that make every metadata service and public host unreachable: anything not for
+ * 127.0.0.1 goes to `proxy` (a proxy trap, or a closed port) and fails at once.
+ */
+export function networkTrapEnv(proxy = 'http://127.0.0.1:9'): Record<string, string> {
+  return {
+    AWS_EC2_METADATA_DISABLED: 'true',
+    GCE_METADATA_HOST: '127.0.0.1:9',
+    HTTPS_PROXY: proxy,
+    HTTP_PROXY: proxy,
+    NO_PROXY: '127.0.0.1',
+  };
+}
+
 export function runChild(
   command: string,
   args: string[],
@@ -87,10 +101,10 @@ export function runChild(
   });
 }
 
-const RESULT_MARK = '@@client-result@@ ';
+export const RESULT_MARK = '@@client-result@@ ';
 
 /** Parses the one line a client script prints with the outcome, keeping the raw output alongside. */
-function collect<T>(out: ChildOutput): ClientResult<T> {
+export function collect<T>(out: ChildOutput): ClientResult<T> {
   const line = out.stdout.split('\n').reverse().find((l) => l.startsWith(RESULT_MARK));
   if (!line) {
     const why = out.timedOut ? 'timed out' : `exited with ${out.code ?? out.signal}`;
@@ -100,7 +114,7 @@ function collect<T>(out: ChildOutput): ClientResult<T> {
   return { ...out, ...parsed };
 }
 
-async function withHome<T>(opts: RunOptions, fn: (home: string) => Promise<T>): Promise<T> {
+export async function withHome<T>(opts: RunOptions, fn: (home: string) => Promise<T>): Promise<T> {
   if (opts.home) return fn(opts.home);
   const { dir, cleanup } = await makeTempDir('oz-home-');
   try {

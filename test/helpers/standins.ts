@@ -9,12 +9,15 @@
 // - issuers are plain http on 127.0.0.1 (the real ones demand https and a public host);
 // - discovery and JWKS are fetched on every request instead of being cached, so key rotation
 //   is visible immediately;
-// - AWS role trust is modelled by `trustPolicy` instead of IAM policy documents, and GCP's
-//   attribute mapping is fixed to the default `google.subject = assertion.sub`.
+// - AWS role trust is either an IAM trust policy document per role (`trustPolicies`, judged by
+//   iam-policy.ts) or a predicate (`trustPolicy`); GCP's attribute mapping is fixed to the
+//   default `google.subject = assertion.sub`.
 import { createHash, createHmac, createPublicKey, randomBytes, randomUUID, timingSafeEqual, verify as cryptoVerify } from 'node:crypto';
 import type { JsonWebKey } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { evaluateTrustPolicy, sessionTagsFromClaims, validatePolicy, webIdentityContext } from './iam-policy.js';
+import type { PolicyDecision, PolicyDocument, SessionTags } from './iam-policy.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared OIDC token verification
@@ -265,6 +268,11 @@ export interface AwsStsOptions {
   maxSessionDuration?: number;
   /** The role's trust policy conditions; false answers AccessDenied as IAM does. */
   trustPolicy?: (claims: JwtClaims, request: { roleArn: string; roleSessionName: string }) => boolean;
+  /**
+   * IAM trust policy documents by role ARN. When given, a role missing here does not exist and
+   * every request for it is denied, as STS answers for an unknown role.
+   */
+  trustPolicies?: Record<string, PolicyDocument>;
   clockSkewSeconds?: number;
   /** Milliseconds since the epoch; lets tests move the stand-in's clock. */
   clock?: () => number;
@@ -279,6 +287,8 @@ export interface AwsIssuedCredentials {
   roleSessionName: string;
   subject: string;
   assumedRoleArn: string;
+  /** Session tags taken from the token (STS does not echo them; the stand-in keeps them here). */
+  sessionTags?: SessionTags;
 }
 
 export interface AwsStsRequest {
@@ -297,6 +307,9 @@ export interface AwsStsRequest {
   claims?: JwtClaims;
   subject?: string;
   checks: string[];
+  sessionTags?: SessionTags;
+  /** How the role's trust policy document judged the request, when there is one. */
+  policyDecision?: PolicyDecision;
   credentials?: AwsIssuedCredentials;
 }
 
@@ -395,6 +408,8 @@ export async function startAwsSts(opts: AwsStsOptions): Promise<AwsStsStandIn> {
   const audience = opts.audience ?? 'sts.amazonaws.com';
   const maxSessionDuration = opts.maxSessionDuration ?? 3600;
   const clock = opts.clock ?? Date.now;
+  // A malformed document is refused when it is set up, as IAM refuses to save it.
+  for (const policy of Object.values(opts.trustPolicies ?? {})) validatePolicy(policy);
   const requests: AwsStsRequest[] = [];
   const issued = new Map<string, AwsIssuedCredentials>();
 
@@ -439,13 +454,28 @@ export async function startAwsSts(opts: AwsStsOptions): Promise<AwsStsStandIn> {
     record.subject = claims.sub as string;
     const roleArn = p.RoleArn!;
     const roleSessionName = p.RoleSessionName!;
-    if (opts.trustPolicy && !opts.trustPolicy(claims, { roleArn, roleSessionName })) {
-      throw new StsError('AccessDenied', 'Not authorized to perform sts:AssumeRoleWithWebIdentity', 403);
+    let sessionTags: SessionTags | undefined;
+    try {
+      sessionTags = sessionTagsFromClaims(claims);
+    } catch (err) {
+      throw new StsError('InvalidIdentityToken', `Invalid session tags in the web identity token: ${(err as Error).message}`);
+    }
+    record.sessionTags = sessionTags;
+    if (sessionTags) record.checks.push('session tags');
+    const [, account, roleName] = ROLE_ARN.exec(roleArn)!;
+    const partition = roleArn.split(':')[1]!;
+    const denied = () => new StsError('AccessDenied', 'Not authorized to perform sts:AssumeRoleWithWebIdentity', 403);
+    if (opts.trustPolicy && !opts.trustPolicy(claims, { roleArn, roleSessionName })) throw denied();
+    if (opts.trustPolicies) {
+      const policy = opts.trustPolicies[roleArn];
+      if (!policy) throw denied();
+      const actions = ['sts:AssumeRoleWithWebIdentity', ...(sessionTags ? ['sts:TagSession'] : [])];
+      const context = webIdentityContext({ account: account!, partition, issuer: claims.iss as string, aud: audience, sub: record.subject, sessionTags });
+      record.policyDecision = evaluateTrustPolicy(policy, actions, context);
+      if (!record.policyDecision.allowed) throw denied();
     }
     record.checks.push('trust policy');
 
-    const [, account, roleName] = ROLE_ARN.exec(roleArn)!;
-    const partition = roleArn.split(':')[1]!;
     const roleId = `AROA${createHash('sha256').update(roleArn).digest('hex').slice(0, 17).toUpperCase()}`;
     const assumedRoleArn = `arn:${partition}:sts::${account}:assumed-role/${roleName}/${roleSessionName}`;
     const creds: AwsIssuedCredentials = {
@@ -457,6 +487,7 @@ export async function startAwsSts(opts: AwsStsOptions): Promise<AwsStsStandIn> {
       roleSessionName,
       subject: record.subject,
       assumedRoleArn,
+      sessionTags,
     };
     issued.set(creds.accessKeyId, creds);
     record.credentials = creds;
