@@ -3,6 +3,7 @@ import { parseDurationSeconds } from '../duration.js';
 import { OzError, quote } from '../errors.js';
 import { TOKEN_PATH } from '../issuer.js';
 import { decodeJwt } from '../jwt.js';
+import { proxyFor, type ProxyChoice } from './proxy.js';
 
 /**
  * The remote token source's settings, read from the environment without loading an HTTP
@@ -19,6 +20,8 @@ export interface RemoteConfig {
   grant: Record<string, unknown>;
   tokenUrl: string;
   timeoutMs: number;
+  /** The forward proxy for the token URL, or undefined for a direct request. */
+  proxy: ProxyChoice | undefined;
 }
 
 /** The run token, when the platform gave the sandbox one: that switches oz to the token service. */
@@ -39,7 +42,8 @@ export function readRemoteConfig(env: Env): RemoteConfig {
   if (typeof decoded === 'string') {
     throw new OzError('config', `OZ_RUN_TOKEN is not a run token: ${decoded} (the platform sets it to the output of \`oz issuer grant-run\`)`);
   }
-  return { runToken, grant: decoded.payload, tokenUrl: readTokenUrl(env), timeoutMs: readTokenTimeoutMs(env) };
+  const tokenUrl = readTokenUrl(env);
+  return { runToken, grant: decoded.payload, tokenUrl, timeoutMs: readTokenTimeoutMs(env), proxy: proxyFor(new URL(tokenUrl), env) };
 }
 
 export function readTokenUrl(env: Env): string {

@@ -1,0 +1,71 @@
+import { ProxyAgent, type Dispatcher } from 'undici';
+import { answerTimedOut, bodyStalled, connectTimedOut, CONNECT_TIMEOUT_MS, type HttpAnswer, type HttpRequest, type Transport } from './transport.js';
+
+/**
+ * Requests through a forward proxy, by undici: plain-http targets go to the proxy as
+ * absolute-URI requests rather than CONNECT tunnels, which many proxies allow only to port
+ * 443; https targets through CONNECT.
+ */
+export function proxyTransport(proxyUrl: string): Transport {
+  const connect = { timeout: CONNECT_TIMEOUT_MS };
+  return undiciTransport(new ProxyAgent({ uri: proxyUrl, connect, proxyTls: connect, requestTls: connect, proxyTunnel: false, keepAliveTimeout: 30_000 }));
+}
+
+/** Any undici dispatcher as a transport. */
+export function undiciTransport(dispatcher: Dispatcher): Transport {
+  let closed = false;
+  return {
+    get closed() {
+      return closed;
+    },
+    async request(req) {
+      const url = new URL(req.url);
+      try {
+        const res = await dispatcher.request({
+          origin: url.origin,
+          path: `${url.pathname}${url.search}`,
+          method: req.method,
+          headers: req.headers,
+          body: req.body,
+          signal: req.signal,
+          headersTimeout: req.answerTimeoutMs,
+          bodyTimeout: req.answerTimeoutMs,
+        });
+        return { status: res.statusCode, headers: res.headers, body: await readLimited(res.body, req.maxBytes) };
+      } catch (e) {
+        throw sameWording(e, req.answerTimeoutMs);
+      }
+    },
+    close() {
+      closed = true;
+      dispatcher.destroy().catch(() => {});
+    },
+  };
+}
+
+function sameWording(e: unknown, answerTimeoutMs: number): unknown {
+  switch ((e as { code?: unknown })?.code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return Object.assign(connectTimedOut(), { cause: e });
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return Object.assign(answerTimedOut(answerTimeoutMs), { cause: e });
+    case 'UND_ERR_BODY_TIMEOUT':
+      return Object.assign(bodyStalled(answerTimeoutMs), { cause: e });
+    default:
+      return e;
+  }
+}
+
+async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
