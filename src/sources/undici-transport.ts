@@ -1,4 +1,5 @@
-import { ProxyAgent, type Dispatcher } from 'undici';
+import { Client, Pool, ProxyAgent, type Dispatcher } from 'undici';
+import type { Socket } from 'node:net';
 import { answerTimedOut, bodyStalled, connectTimedOut, CONNECT_TIMEOUT_MS, type HttpAnswer, type HttpRequest, type Transport } from './transport.js';
 
 /**
@@ -8,7 +9,47 @@ import { answerTimedOut, bodyStalled, connectTimedOut, CONNECT_TIMEOUT_MS, type 
  */
 export function proxyTransport(proxyUrl: string): Transport {
   const connect = { timeout: CONNECT_TIMEOUT_MS };
-  return undiciTransport(new ProxyAgent({ uri: proxyUrl, connect, proxyTls: connect, requestTls: connect, proxyTunnel: false, keepAliveTimeout: 30_000 }));
+  // Every socket to the proxy, tunnels included, so that close() can drop one still being set
+  // up: undici's destroy() leaves a TLS handshake inside a CONNECT tunnel to its own timeout,
+  // which would keep the process alive past the overall bound.
+  const sockets = new Set<Socket>();
+  const tracked = (inner: unknown) => {
+    if (typeof inner !== 'function') return inner;
+    return (opts: unknown, callback: unknown) => {
+      const socket: unknown = inner(opts, callback);
+      if (socket && typeof (socket as Socket).destroy === 'function') {
+        sockets.add(socket as Socket);
+        (socket as Socket).once('close', () => sockets.delete(socket as Socket));
+      }
+      return socket;
+    };
+  };
+  // undici's own factories (Pool, or Client for one connection), with the connector tracked.
+  const factory = (origin: URL | string, o: Record<string, unknown>) => {
+    const opts = { ...o, connect: tracked(o.connect) } as Pool.Options;
+    return o.connections === 1 ? new Client(origin, opts) : new Pool(origin, opts);
+  };
+  const agent = new ProxyAgent({
+    uri: proxyUrl,
+    connect,
+    proxyTls: connect,
+    requestTls: connect,
+    proxyTunnel: false,
+    keepAliveTimeout: 30_000,
+    factory,
+    clientFactory: (origin: URL, o: Record<string, unknown>) => new Pool(origin, { ...o, connect: tracked(o.connect) } as Pool.Options),
+  } as ProxyAgent.Options);
+  const transport = undiciTransport(agent);
+  return {
+    get closed() {
+      return transport.closed;
+    },
+    request: (req) => transport.request(req),
+    close() {
+      transport.close();
+      for (const socket of sockets) socket.destroy();
+    },
+  };
 }
 
 /** Any undici dispatcher as a transport. */

@@ -9,4 +9,6 @@ Object.assign(Dispatcher.prototype, require('undici/lib/api'));
 
 module.exports = {
   ProxyAgent: require('undici/lib/dispatcher/proxy-agent'),
+  Client: require('undici/lib/dispatcher/client'),
+  Pool: require('undici/lib/dispatcher/pool'),
 };
