@@ -712,14 +712,17 @@ describe.each(ROUTES)('the client answers in time whatever the network does: %s'
     return `http://127.0.0.1:${port}/v1/token`;
   }
 
-  it('a TLS handshake that never completes: the bound cuts it (OZ_TOKEN_TIMEOUT=4s, out within 4.5 s)', async () => {
+  it('a TLS handshake that never completes: the bound cuts it (OZ_TOKEN_TIMEOUT=4s: oz is out in about 4 s)', async () => {
     const url = (await blackHole()).replace('http:', 'https:');
     const env = await clientEnv(url, { OZ_TOKEN_TIMEOUT: '4s' });
     const [r, elapsed] = await timed(() => oz(['federate', 'issue-token', '--audience', 'a'], { env }));
     expect(r.code).toBe(5);
-    expect(r.stderr).toMatch(new RegExp(`^oz: the token service at ${url} did not answer within 4s \\(OZ_TOKEN_TIMEOUT; [12] attempts in 4\\.\\ds(, last: no connection within 3s)?\\)\\n$`));
+    // Inside oz the bound is kept to within a few hundred ms…
+    expect(r.stderr).toMatch(new RegExp(`^oz: the token service at ${url} did not answer within 4s \\(OZ_TOKEN_TIMEOUT; [12] attempts in 4\\.[0-3]s(, last: no connection within 3s)?\\)\\n$`));
     expect(elapsed).toBeGreaterThanOrEqual(3900);
-    expect(elapsed).toBeLessThan(4500);
+    // …and the process exits right after: nothing left connecting keeps it alive. Through a
+    // proxy oz also loads undici, a few hundred ms more on a loaded machine.
+    expect(elapsed).toBeLessThan(direct ? 4500 : 5000);
   });
 
   it('a service that never answers: --format gcp still answers success:false within OZ_TOKEN_TIMEOUT, stderr empty', async () => {
