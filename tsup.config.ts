@@ -22,7 +22,8 @@ const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { versio
  *                       else: other commands, --help, arguments that need commander's messages.
  *   dist/cli.cjs.v8cache  V8's compiled code for dist/cli.cjs, which bin/oz runs it from.
  *   dist/vendor/*.cjs   undici and chalk, one CommonJS file each, shared by both builds and
- *                       loaded only when used (the remote token source; colour on a terminal).
+ *                       loaded only when used (the remote token source through a proxy: a
+ *                       direct request goes over node:http; colour on a terminal).
  *
  * The hand-over: in the hot build, main.ts's `import('./program.js')` is replaced with a
  * module that imports dist/main.js, which runs main.ts again from the start, in a world of
@@ -41,7 +42,7 @@ const VENDOR = { undici: 'vendor/undici', chalk: 'vendor/chalk' } as const;
  * undici parses HTTP with llhttp compiled to WebAssembly. V8 compiles it at once with its
  * baseline compiler (Liftoff) and then again, on a background thread, with its optimising
  * one, and the process does not exit before that second compilation is done: about 60 ms of
- * every remote `issue-token` on 2 cores, for a CLI that parses one response. --liftoff-only
+ * every proxied remote `issue-token` on 2 cores, for a CLI that parses one response. --liftoff-only
  * keeps the first compilation only. It applies to WebAssembly compiled after it is set, and
  * oz has no other WebAssembly on that path (`oz issuer serve` answers with node:http).
  */

@@ -21,6 +21,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
 const DEFAULT_OZ = join(ROOT, 'bin', 'oz');
 const FLOOR = join(HERE, 'floor-sign.cjs');
+const FETCH_FLOOR = join(HERE, 'floor-fetch.cjs');
 
 const USAGE = `usage: node bench/run.mjs [options]
   --quick              15 runs per start-up case, 3 s loads (default: 100 runs, 10 s)
@@ -28,7 +29,7 @@ const USAGE = `usage: node bench/run.mjs [options]
   --warmup N           untimed rounds first (default 5)
   --mem-runs N         /usr/bin/time -v runs per side for peak memory (default 20)
   --seconds S          length of the token service load and of each floor --rate run
-  --only LIST          comma-separated: jwt,gcp,prepare,memory,remote,serve
+  --only LIST          comma-separated: jwt,gcp,prepare,memory,remote,remote-proxy,serve
   --engine E           hyperfine (default when installed) or spawn: what times each run
   --json FILE          write every figure, samples included, to FILE
   --oz PATH            the oz executable to measure (default: bin/oz of this checkout)
@@ -237,25 +238,11 @@ if (want('prepare')) {
 if (want('memory')) {
   if (!haveTimeV()) skip('peak memory', `${TIME_V} not found (Debian: apt-get install time)`);
   else {
-    for (const [label, pair] of [['issue-token (jwt)', jwtPair], ['issue-token (gcp)', gcpPair]]) {
-      process.stdout.write(`· peak memory, ${label}: ${MEM_RUNS} interleaved runs each under ${TIME_V} -v… `);
-      const [f, o] = interleaveRss([pair.floor, pair.oz], { runs: MEM_RUNS });
-      const diffMiB = (o.median - f.median) / 1024;
-      console.log(`oz ${(o.median / 1024).toFixed(1)} MiB, floor ${(f.median / 1024).toFixed(1)} MiB`);
-      results.memory.push({ label, ozKiB: o.samples, floorKiB: f.samples, diffMiB });
-      rows.push({
-        title: `peak RSS, ${label}`,
-        oz: `${(o.median / 1024).toFixed(1)} MiB`,
-        floor: `${(f.median / 1024).toFixed(1)} MiB`,
-        ratio: `${diffMiB >= 0 ? '+' : ''}${diffMiB.toFixed(1)} MiB`,
-        target: '≤ +10 MiB',
-        pass: diffMiB <= 10,
-      });
-    }
+    for (const [label, pair] of [['issue-token (jwt)', jwtPair], ['issue-token (gcp)', gcpPair]]) memoryCase(label, pair);
   }
 }
 
-if (want('remote')) await remoteCase();
+if (want('remote') || want('remote-proxy')) await remoteCase();
 if (want('serve')) await serveCase();
 
 printTable();
@@ -263,8 +250,10 @@ if (flags.json) writeFileSync(flags.json, `${JSON.stringify(results, null, 2)}\n
 cleanup();
 
 // ---------------------------------------------------------------------------------------
-// For context (no target): issue-token on the remote token source, the production path,
-// against a floor that makes the same POST with node:http. Both ask the same oz issuer serve.
+// The remote token source, the production path: issue-token, --format gcp and prepare beside
+// bench/floor-fetch.cjs, which makes the same POST over node:http and prints the token. Both
+// ask the same oz issuer serve on loopback. With no proxy the targets hold; through a proxy
+// (bench/lib/forward-proxy.cjs, undici doing the proxying) the figures are for context.
 
 function serviceAvailable() {
   const serveHelp = run(OZ, ['issuer', 'serve', '--help']);
@@ -280,31 +269,84 @@ function serviceAvailable() {
 }
 
 async function remoteCase() {
-  const title = 'issue-token, remote token service';
+  const title = 'remote token source';
   const svc = serviceAvailable();
   if (svc.why) return skip(title, svc.why);
   const server = await startServer(OZ, svc.serveArgs, join(work, 'remote-serve.log'));
   try {
     const env = { ...baseEnv, OZ_RUN_TOKEN: svc.runToken, OZ_TOKEN_URL: `${server.url}/v1/token` };
-    const isJwt = (s) => s.trim().split('.').length === 3;
-    const oz = { name: 'oz', file: OZ, args: ['federate', 'issue-token', '--audience', 'sts.amazonaws.com'], env, check: isJwt };
-    const floor = { name: 'floor', file: FLOOR, args: ['--remote', '--audience', 'sts.amazonaws.com'], env, check: isJwt };
-    const runs = Math.max(5, Math.round(RUNS / 3));
-    process.stdout.write(`· ${title} (context): ${WARMUP} + ${runs} interleaved rounds… `);
-    const [f, o] = interleave([floor, oz], { warmup: WARMUP, runs, engine: ENGINE, scratch: work });
-    console.log(`oz ${fmtMs(o.median)}, floor ${fmtMs(f.median)}`);
-    results.startup.push({ id: 'remote', title, oz: o, floor: f, ratio: o.median / f.median, pairedRatio: o.pairedRatio });
-    rows.push({
-      title: `${title} (context)`,
-      oz: `${fmtMs(o.median)} ±${o.mad.toFixed(1)}`,
-      floor: `${fmtMs(f.median)} ±${f.mad.toFixed(1)}`,
-      ratio: `${(o.median / f.median).toFixed(3)}× (paired ${o.pairedRatio.toFixed(3)}×)`,
-      target: '',
-      pass: undefined,
-    });
+    // The floor for all three: one POST /v1/token over node:http, print the token. It runs in
+    // oz's environment (hyperfine gives a round's commands one), whose other variables it ignores.
+    const floor = (oz) => ({ name: 'floor', file: FETCH_FLOOR, args: ['--audience', 'sts.amazonaws.com'], env: oz.env, check: isJwt });
+    const cases = remoteCases(env, 'remote-prepared');
+    if (want('remote')) {
+      startupCase({ id: 'remote-jwt', title: 'remote issue-token --audience (jwt)', target: 1.25, oz: cases.jwt, floor: floor(cases.jwt) });
+      startupCase({ id: 'remote-gcp', title: 'remote issue-token --format gcp', target: 1.25, oz: cases.gcp, floor: floor(cases.gcp) });
+      startupCase({ id: 'remote-prepare', title: 'remote prepare (AWS + GCP)', target: 1.4, oz: cases.prepare, floor: floor(cases.prepare) });
+      if (!haveTimeV()) skip('peak memory, remote', `${TIME_V} not found (Debian: apt-get install time)`);
+      else memoryCase('remote issue-token (jwt)', { floor: floor(cases.jwt), oz: cases.jwt });
+    }
+    if (want('remote-proxy')) {
+      // undici does the proxying: figures for context, no target.
+      const proxy = await startServer(join(HERE, 'lib', 'forward-proxy.cjs'), [], join(work, 'forward-proxy.log'));
+      try {
+        const proxied = remoteCases({ ...env, HTTP_PROXY: proxy.url }, 'remote-proxied-prepared');
+        for (const [id, label] of [['jwt', 'issue-token (jwt)'], ['gcp', 'issue-token --format gcp'], ['prepare', 'prepare (AWS + GCP)']]) {
+          contextCase({ id: `remote-proxy-${id}`, title: `remote ${label} through a proxy`, oz: proxied[id], floor: floor(proxied[id]) });
+        }
+      } finally {
+        await proxy.stop();
+      }
+    }
   } finally {
     await server.stop();
   }
+}
+
+function memoryCase(label, pair) {
+  process.stdout.write(`· peak memory, ${label}: ${MEM_RUNS} interleaved runs each under ${TIME_V} -v… `);
+  const [f, o] = interleaveRss([pair.floor, pair.oz], { runs: MEM_RUNS });
+  const diffMiB = (o.median - f.median) / 1024;
+  console.log(`oz ${(o.median / 1024).toFixed(1)} MiB, floor ${(f.median / 1024).toFixed(1)} MiB`);
+  results.memory.push({ label, ozKiB: o.samples, floorKiB: f.samples, diffMiB });
+  rows.push({
+    title: `peak RSS, ${label}`,
+    oz: `${(o.median / 1024).toFixed(1)} MiB`,
+    floor: `${(f.median / 1024).toFixed(1)} MiB`,
+    ratio: `${diffMiB >= 0 ? '+' : ''}${diffMiB.toFixed(1)} MiB`,
+    target: '≤ +10 MiB',
+    pass: diffMiB <= 10,
+  });
+}
+
+function isJwt(s) {
+  return s.trim().split('.').length === 3;
+}
+
+function remoteCases(env, dir) {
+  const gcpEnvRemote = { ...gcpEnv(join(work, `${dir}-gcp-output.json`)), OZ_RUN_TOKEN: env.OZ_RUN_TOKEN, OZ_TOKEN_URL: env.OZ_TOKEN_URL, ...(env.HTTP_PROXY ? { HTTP_PROXY: env.HTTP_PROXY } : {}) };
+  return {
+    jwt: { name: 'oz', file: OZ, args: ['federate', 'issue-token', '--audience', 'sts.amazonaws.com'], env, check: isJwt },
+    gcp: { name: 'oz', file: OZ, args: ['federate', 'issue-token', '--format', 'gcp'], env: gcpEnvRemote, check: gcpOk },
+    prepare: { name: 'oz', file: OZ, args: ['federate', 'prepare', ...prepareArgs(join(work, dir))], env, check: prepareOk },
+  };
+}
+
+/** Side by side like startupCase, with no target. */
+function contextCase({ id, title, oz, floor }) {
+  const runs = Math.max(5, Math.round(RUNS / 3));
+  process.stdout.write(`· ${title} (context): ${WARMUP} + ${runs} interleaved rounds… `);
+  const [f, o] = interleave([floor, oz], { warmup: WARMUP, runs, engine: ENGINE, scratch: work });
+  console.log(`oz ${fmtMs(o.median)}, floor ${fmtMs(f.median)}`);
+  results.startup.push({ id, title, oz: o, floor: f, ratio: o.median / f.median, pairedRatio: o.pairedRatio });
+  rows.push({
+    title: `${title} (context)`,
+    oz: `${fmtMs(o.median)} ±${o.mad.toFixed(1)}`,
+    floor: `${fmtMs(f.median)} ±${f.mad.toFixed(1)}`,
+    ratio: `${(o.median / f.median).toFixed(3)}× (paired ${o.pairedRatio.toFixed(3)}×)`,
+    target: '',
+    pass: undefined,
+  });
 }
 
 // ---------------------------------------------------------------------------------------

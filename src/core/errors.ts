@@ -74,10 +74,7 @@ export function quote(value: string, maxLength = 80): string {
   const chars = Array.from(value.length > maxLength * 2 ? value.slice(0, maxLength * 2) : value);
   const cut = chars.length > maxLength || value.length > maxLength * 2;
   const shown = chars.slice(0, maxLength).join('');
-  const quoted = JSON.stringify(shown).replace(
-    /[\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  const quoted = escapeInvisible(JSON.stringify(shown));
   return cut ? `${quoted.slice(0, -1)}…"` : quoted;
 }
 
@@ -94,4 +91,12 @@ export function ok<T>(value: T): Parsed<T> {
 
 export function problem(text: string): { ok: false; problem: string } {
   return { ok: false, problem: text };
+}
+
+/**
+ * DEL, C1 controls, invisible and bidirectional-override characters as `\uXXXX`, so that text
+ * from elsewhere (a server's error detail) cannot hide or reorder what a terminal shows.
+ */
+export function escapeInvisible(text: string): string {
+  return text.replace(/[\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -542,7 +542,7 @@ function tokenAnswer(body: Record<string, unknown>) {
 const problemBody = (status: number, title: string, detail: string, type = 'about:blank') => ({ type, title, status, detail });
 
 /** A sandbox pointed at `tokenUrl`, with a real (unexpired) run token. */
-async function clientEnv(tokenUrl: string, extra: Record<string, string> = {}) {
+async function clientEnvDirect(tokenUrl: string, extra: Record<string, string> = {}) {
   return sandbox(await grant(), { OZ_TOKEN_URL: tokenUrl, ...extra }).env;
 }
 
@@ -552,7 +552,60 @@ async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
   return [r, Date.now() - t];
 }
 
-describe('the client retries what may pass, and only that', () => {
+/** A forward proxy on loopback that records what it is asked and refuses anything off loopback. */
+async function forwardProxy(): Promise<{ url: string; seen: string[] }> {
+  const seen: string[] = [];
+  const proxy = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    const target = new URL(req.url ?? '/');
+    if (target.hostname !== '127.0.0.1') {
+      res.writeHead(403).end();
+      return;
+    }
+    const upstream = httpRequest(
+      { host: '127.0.0.1', port: target.port, method: req.method, path: `${target.pathname}${target.search}`, headers: req.headers, agent: false },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  proxy.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    seen.push(`CONNECT ${req.url}`);
+    const [host, port] = (req.url ?? '').split(':');
+    if (host !== '127.0.0.1') {
+      socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+      return;
+    }
+    const upstream = connect(Number(port), '127.0.0.1', () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    upstream.on('error', () => socket.destroy());
+    socket.on('error', () => upstream.destroy());
+  });
+  const port = await listen(proxy);
+  servers.push({ close: () => proxy.close() });
+  return { url: `http://127.0.0.1:${port}`, seen };
+}
+
+
+/**
+ * Everything above the transport runs over both: node:http when no proxy applies, undici when
+ * one does. `via` adds what routes a sandbox one way or the other.
+ */
+const ROUTES: [string, boolean, () => Promise<Record<string, string>>][] = [
+  ['direct (node:http)', true, async () => ({})],
+  ['through a proxy (undici)', false, async () => ({ HTTP_PROXY: (await forwardProxy()).url })],
+];
+
+describe.each(ROUTES)('the client retries what may pass, and only that: %s', (_route, direct, via) => {
+  const clientEnv = async (tokenUrl: string, extra: Record<string, string> = {}) => clientEnvDirect(tokenUrl, { ...(await via()), ...extra });
+
   it('two 503s, then success: three requests, one token', async () => {
     const svc = await scripted((n, body) => (n <= 2 ? { status: 503, body: problemBody(503, 'Service Unavailable', 'warming up') } : tokenAnswer(body)));
     const env = await clientEnv(svc.url);
@@ -562,7 +615,8 @@ describe('the client retries what may pass, and only that', () => {
     expect(svc.requests).toHaveLength(3);
     for (const req of svc.requests) {
       expect(req).toEqual({
-        port: svc.requests[0]!.port,
+        // The proxy here opens a connection per request; oz's own to it is kept alive.
+        port: direct ? svc.requests[0]!.port : req.port,
         method: 'POST',
         url: '/v1/token',
         authorization: `Bearer ${env.OZ_RUN_TOKEN}`,
@@ -623,7 +677,9 @@ describe('the client retries what may pass, and only that', () => {
   });
 });
 
-describe('the client answers in time whatever the network does', () => {
+describe.each(ROUTES)('the client answers in time whatever the network does: %s', (_route, direct, via) => {
+  const clientEnv = async (tokenUrl: string, extra: Record<string, string> = {}) => clientEnvDirect(tokenUrl, { ...(await via()), ...extra });
+
   it('a dead port: remote_unavailable after a few quick retries, as text and as gcp JSON', async () => {
     const probe = createNetServer();
     const port = await listen(probe);
@@ -633,7 +689,9 @@ describe('the client answers in time whatever the network does', () => {
     const [r, elapsed] = await timed(() => oz(['federate', 'issue-token', '--audience', 'a'], { env }));
     expect(r.code).toBe(5);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(new RegExp(`^oz: cannot reach the token service at ${url}: connect ECONNREFUSED 127\\.0\\.0\\.1:${port} \\(5 attempts in \\d+\\.\\ds\\)\\n$`));
+    // Through a proxy, it is the proxy that cannot connect, and says so with a 502.
+    const why = direct ? `cannot reach the token service at ${url}: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}` : `the token service at ${url} failed: HTTP 502 Bad Gateway`;
+    expect(r.stderr).toMatch(new RegExp(`^oz: ${why} \\(5 attempts in \\d+\\.\\ds\\)\\n$`));
     expect(elapsed).toBeLessThan(10_000);
     const gcp = await oz(['federate', 'issue-token', '--format', 'gcp'], { env: { ...env, GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE: GCP_AUD } });
     expect(gcp).toMatchObject({ code: 5, stderr: '' });
@@ -657,6 +715,19 @@ describe('the client answers in time whatever the network does', () => {
     return `http://127.0.0.1:${port}/v1/token`;
   }
 
+  it('a TLS handshake that never completes: the bound cuts it (OZ_TOKEN_TIMEOUT=4s: oz is out in about 4 s)', async () => {
+    const url = (await blackHole()).replace('http:', 'https:');
+    const env = await clientEnv(url, { OZ_TOKEN_TIMEOUT: '4s' });
+    const [r, elapsed] = await timed(() => oz(['federate', 'issue-token', '--audience', 'a'], { env }));
+    expect(r.code).toBe(5);
+    // Inside oz the bound is kept to within a few hundred ms…
+    expect(r.stderr).toMatch(new RegExp(`^oz: the token service at ${url} did not answer within 4s \\(OZ_TOKEN_TIMEOUT; [12] attempts in 4\\.[0-3]s(, last: no connection within 3s)?\\)\\n$`));
+    expect(elapsed).toBeGreaterThanOrEqual(3900);
+    // …and the process exits right after: nothing left connecting keeps it alive. Through a
+    // proxy oz also loads undici, a few hundred ms more on a loaded machine.
+    expect(elapsed).toBeLessThan(direct ? 4500 : 5000);
+  });
+
   it('a service that never answers: --format gcp still answers success:false within OZ_TOKEN_TIMEOUT, stderr empty', async () => {
     const url = await blackHole();
     const env = await clientEnv(url, { OZ_TOKEN_TIMEOUT: '2s', GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE: GCP_AUD });
@@ -677,54 +748,13 @@ describe('the client answers in time whatever the network does', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(5);
     expect(JSON.parse(r.stdout)).toMatchObject({ version: 1, success: false, code: 'remote_unavailable' });
-    expect(JSON.parse(r.stdout).message).toMatch(/did not answer within 15s \(OZ_TOKEN_TIMEOUT; [23] attempts in 15\.\ds, last: Headers Timeout Error \(UND_ERR_HEADERS_TIMEOUT\)\)$/);
+    expect(JSON.parse(r.stdout).message).toMatch(/did not answer within 15s \(OZ_TOKEN_TIMEOUT; [23] attempts in 15\.\ds, last: no answer within 6s\)$/);
     expect(elapsed).toBeGreaterThanOrEqual(14_500);
     expect(elapsed).toBeLessThan(25_000);
   });
 });
 
 describe('the client goes through a forward proxy', () => {
-  /** A forward proxy on loopback that records what it is asked and refuses anything off loopback. */
-  async function forwardProxy(): Promise<{ url: string; seen: string[] }> {
-    const seen: string[] = [];
-    const proxy = createServer((req, res) => {
-      seen.push(`${req.method} ${req.url}`);
-      const target = new URL(req.url ?? '/');
-      if (target.hostname !== '127.0.0.1') {
-        res.writeHead(403).end();
-        return;
-      }
-      const upstream = httpRequest(
-        { host: '127.0.0.1', port: target.port, method: req.method, path: `${target.pathname}${target.search}`, headers: req.headers, agent: false },
-        (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-        },
-      );
-      upstream.on('error', () => res.writeHead(502).end());
-      req.pipe(upstream);
-    });
-    proxy.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-      seen.push(`CONNECT ${req.url}`);
-      const [host, port] = (req.url ?? '').split(':');
-      if (host !== '127.0.0.1') {
-        socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
-        return;
-      }
-      const upstream = connect(Number(port), '127.0.0.1', () => {
-        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-        upstream.write(head);
-        upstream.pipe(socket);
-        socket.pipe(upstream);
-      });
-      upstream.on('error', () => socket.destroy());
-      socket.on('error', () => upstream.destroy());
-    });
-    const port = await listen(proxy);
-    servers.push({ close: () => proxy.close() });
-    return { url: `http://127.0.0.1:${port}`, seen };
-  }
-
   it('HTTP_PROXY carries the request; NO_PROXY bypasses it', async () => {
     const proxy = await forwardProxy();
     const runToken = await grant();
@@ -743,6 +773,29 @@ describe('the client goes through a forward proxy', () => {
     expect(proxy.seen).toHaveLength(2);
   });
 
+  it('takes a proxy as curl does: no scheme means http://, a path is ignored', async () => {
+    const proxy = await forwardProxy();
+    const runToken = await grant();
+    const hostPort = proxy.url.replace('http://', '');
+    for (const value of [hostPort, `${proxy.url}/some/path`]) {
+      const r = await oz(['federate', 'issue-token', '--audience', 'a'], { env: sandbox(runToken, { HTTPS_PROXY: 'unused', HTTP_PROXY: value }).env });
+      expect(r).toMatchObject({ code: 0, stderr: '' });
+    }
+    expect(proxy.seen).toEqual([`POST ${service.url}/v1/token`, `POST ${service.url}/v1/token`]);
+  });
+
+  it.each([
+    ['garbage', 'not a proxy', 'expected a proxy such as http://proxy.example.com:3128'],
+    ['an unsupported scheme', 'socks5://127.0.0.1:1080', 'oz speaks to http:// and https:// proxies only'],
+  ])('a proxy value that is %s is a configuration error (exit 3) naming the variable, before any request', async (_n, value, why) => {
+    const { env } = sandbox(await grant(), { HTTP_PROXY: value });
+    const r = await oz(['federate', 'issue-token', '--audience', 'a'], { env });
+    expect(r).toMatchObject({ code: 3, stdout: "", stderr: `oz: invalid HTTP_PROXY ${JSON.stringify(value)}: ${why}\n` });
+    const gcp = await oz(['federate', 'issue-token', '--format', 'gcp', '--audience', GCP_AUD], { env });
+    expect(gcp).toMatchObject({ code: 3, stderr: '' });
+    expect(JSON.parse(gcp.stdout)).toEqual({ version: 1, success: false, code: 'config', message: `invalid HTTP_PROXY ${JSON.stringify(value)}: ${why}` });
+  });
+
   it('inspect --verify fetches discovery and the JWKS through the proxy too', async () => {
     const proxy = await forwardProxy();
     const runToken = await grant();
@@ -756,27 +809,30 @@ describe('the client goes through a forward proxy', () => {
 });
 
 describe('start-up budget', () => {
-  /**
-   * Whether a run of oz loaded the bundled undici: on load it installs a global dispatcher
-   * under a symbol of its own major version, which Node's built-in fetch (undici 6) does not use.
-   */
-  async function loadsUndici(args: string[], env: Record<string, string>): Promise<boolean> {
+  /** Which HTTP clients a run of oz loaded: node:http (a built-in) and the bundled undici (a file). */
+  async function clientsLoaded(args: string[], env: Record<string, string>): Promise<{ http: boolean; undici: boolean }> {
     const dir = tempDir('oz-preload-');
-    const log = join(dir, 'undici.txt');
+    const log = join(dir, 'loaded.json');
     const preload = join(dir, 'check.cjs');
     writeFileSync(
       preload,
-      // Whatever the build makes of undici, it is a file that the process requires.
-      `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(log)}, String(Object.keys(require.cache).some((f) => f.includes('undici')))));\n`,
+      `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(log)}, JSON.stringify({
+        http: process.moduleLoadList.includes('NativeModule http'),
+        undici: Object.keys(require.cache).some((f) => f.includes('undici')),
+      })));\n`,
     );
     const r = await oz(args, { env: { ...env, NODE_OPTIONS: `--require ${preload}` } });
     expect(r.code).toBe(0);
-    return readFileSync(log, 'utf8') === 'true';
+    return JSON.parse(readFileSync(log, 'utf8')) as { http: boolean; undici: boolean };
   }
 
-  it('the embedded path never loads the HTTP client; the remote path does', async () => {
-    expect(await loadsUndici(['federate', 'issue-token', '--audience', 'a'], scrubbedEnv(tempDir()))).toBe(false);
-    expect(await loadsUndici(['federate', 'whoami'], sandbox(await grant()).env)).toBe(false);
-    expect(await loadsUndici(['federate', 'issue-token', '--audience', 'a'], sandbox(await grant()).env)).toBe(true);
+  it('the embedded path loads no HTTP client; the remote path node:http, and undici only when a proxy applies', async () => {
+    const issue = ['federate', 'issue-token', '--audience', 'a'];
+    expect(await clientsLoaded(issue, scrubbedEnv(tempDir()))).toEqual({ http: false, undici: false });
+    expect(await clientsLoaded(['federate', 'whoami'], sandbox(await grant()).env)).toEqual({ http: false, undici: false });
+    expect(await clientsLoaded(issue, sandbox(await grant()).env)).toEqual({ http: true, undici: false });
+    const proxy = await forwardProxy();
+    expect(await clientsLoaded(issue, sandbox(await grant(), { HTTP_PROXY: proxy.url }).env)).toEqual({ http: true, undici: true });
+    expect(proxy.seen).toHaveLength(1);
   });
 });

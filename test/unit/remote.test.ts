@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MockAgent } from 'undici';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { Agent } from 'undici';
 import {
   backoffDelayMs,
   describeHttpFailure,
@@ -12,6 +14,10 @@ import {
 } from '../../src/sandbox/sources/retry.js';
 import { displayUrl, ignoredVariables, readRemoteConfig, readTokenTimeoutMs, readTokenUrl, runTokenOf } from '../../src/sandbox/sources/remote-config.js';
 import { issueRemote } from '../../src/sandbox/sources/remote.js';
+import { proxyFor } from '../../src/sandbox/sources/proxy.js';
+import { directTransport } from '../../src/sandbox/sources/direct-transport.js';
+import { undiciTransport } from '../../src/sandbox/sources/undici-transport.js';
+import type { Transport } from '../../src/sandbox/sources/transport.js';
 import { RateLimiter } from '../../src/platform/rate-limit.js';
 import { bearerToken, parseTokenRequest } from '../../src/platform/token-service.js';
 import { loggedPath } from '../../src/platform/server.js';
@@ -195,80 +201,185 @@ describe('token endpoint input', () => {
   });
 });
 
-describe('issueRemote against a mocked network', () => {
-  const ORIGIN = 'http://tokens.test';
+/**
+ * The client over each transport, against services on loopback: everything above the
+ * transport (retries, the bound, redirect refusal, checks, messages) must read the same.
+ */
+const TRANSPORTS: [string, () => Transport][] = [
+  ['node:http (no proxy)', () => directTransport()],
+  ['undici (what a proxy goes through)', () => undiciTransport(new Agent({ connect: { timeout: 3000 } }))],
+];
+
+describe.each(TRANSPORTS)('issueRemote over %s', (_name, makeTransport) => {
   const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const runToken = `${part({ alg: 'RS256', typ: 'oz-run+jwt', kid: 'k' })}.${part({ sub: 's', run_id: 'r', exp: 2_000_000_000 })}.c2ln`;
-  const env = { OZ_RUN_TOKEN: runToken, OZ_TOKEN_URL: `${ORIGIN}/v1/token`, OZ_TOKEN_TIMEOUT: '5s' };
-  const now = new Date('2026-06-01T12:00:00Z');
+  const now = new Date();
   const request = { audience: 'sts.amazonaws.com', requestedSeconds: 900 };
-  const token = `${part({ alg: 'RS256', typ: 'JWT', kid: 'k' })}.${part({ sub: 's', aud: 'sts.amazonaws.com', exp: 1_780_316_100 })}.c2ln`;
-  let agent: MockAgent;
+  const exp = Math.floor(now.getTime() / 1000) + 900;
+  const token = `${part({ alg: 'RS256', typ: 'JWT', kid: 'k' })}.${part({ sub: 's', aud: 'sts.amazonaws.com', exp })}.c2ln`;
+  const cleanups: (() => void)[] = [];
+  let transport: Transport;
   beforeEach(() => {
-    agent = new MockAgent();
-    agent.disableNetConnect();
+    transport = makeTransport();
   });
-  afterEach(async () => {
-    await agent.close();
+  afterEach(() => {
+    transport.close();
+    for (const c of cleanups.splice(0)) c();
   });
-  const deps = () => ({ dispatcher: agent, random: () => 0 });
-  const pool = () => agent.get(ORIGIN);
+  const deps = () => ({ transport, random: () => 0 });
+
+  interface Seen {
+    port: number | undefined;
+    method: string;
+    url: string;
+    headers: IncomingHttpHeaders;
+    body: string;
+  }
+  type Reply = { status: number; headers?: Record<string, string>; body?: unknown } | 'hang up';
+
+  /** A token service answering from a script, on loopback; the env that points oz at it. */
+  async function service(script: (n: number) => Reply) {
+    const seen: Seen[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8').on('data', (d: string) => (body += d));
+      req.on('end', () => {
+        seen.push({ port: req.socket.remotePort, method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+        const reply = script(seen.length);
+        if (reply === 'hang up') {
+          req.socket.destroy();
+          return;
+        }
+        res.writeHead(reply.status, { 'content-type': reply.status === 200 ? 'application/json' : 'application/problem+json', ...reply.headers });
+        res.end(typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body ?? {}));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => server.close());
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/token`;
+    return { url, seen, env: { OZ_RUN_TOKEN: runToken, OZ_TOKEN_URL: url, OZ_TOKEN_TIMEOUT: '5s' } };
+  }
+
+  const failure = async (env: Record<string, string>) => {
+    const e = await issueRemote(env, now, request, deps()).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(OzError);
+    return { code: (e as OzError).code, message: (e as OzError).message };
+  };
 
   it('sends the run token as a bearer and the request as JSON; returns the token and its claims', async () => {
-    pool()
-      .intercept({
-        path: '/v1/token',
-        method: 'POST',
-        headers: { authorization: `Bearer ${runToken}`, 'content-type': 'application/json' },
-        body: '{"audience":"sts.amazonaws.com","duration_seconds":900}',
-      })
-      .reply(200, { token, expires_at: '2026-06-01T12:15:00Z' });
-    const issued = await issueRemote(env, now, request, deps());
+    const svc = await service(() => ({ status: 200, body: { token, expires_at: new Date(exp * 1000).toISOString() } }));
+    const issued = await issueRemote(svc.env, now, request, deps());
     expect(issued.token).toBe(token);
-    expect(issued.expiresAt.toISOString()).toBe('2026-06-01T12:15:00.000Z');
+    expect(issued.expiresAt.getTime()).toBe(exp * 1000);
     expect(issued.claims).toMatchObject({ aud: 'sts.amazonaws.com' });
+    expect(svc.seen).toHaveLength(1);
+    expect(svc.seen[0]).toMatchObject({ method: 'POST', url: '/v1/token', body: '{"audience":"sts.amazonaws.com","duration_seconds":900}' });
+    expect(svc.seen[0]!.headers).toMatchObject({ authorization: `Bearer ${runToken}`, 'content-type': 'application/json', 'content-length': '55' });
   });
 
-  it('retries a network error and a 502, then succeeds', async () => {
-    pool().intercept({ path: '/v1/token', method: 'POST' }).replyWithError(new Error('socket hang up'));
-    pool().intercept({ path: '/v1/token', method: 'POST' }).reply(502, 'bad gateway');
-    pool().intercept({ path: '/v1/token', method: 'POST' }).reply(200, { token });
-    expect((await issueRemote(env, now, request, deps())).token).toBe(token);
+  it('retries a dropped connection and a 502, then succeeds, reusing the kept-alive connection', async () => {
+    const svc = await service((n) => (n === 1 ? 'hang up' : n === 2 ? { status: 502, body: 'bad gateway' } : { status: 200, body: { token } }));
+    expect((await issueRemote(svc.env, now, request, deps())).token).toBe(token);
+    expect(svc.seen).toHaveLength(3);
+    expect(svc.seen[2]!.port).toBe(svc.seen[1]!.port);
   });
 
   it('does not retry a 400, and reports the problem detail', async () => {
-    pool()
-      .intercept({ path: '/v1/token', method: 'POST' })
-      .reply(400, { type: 'about:blank', title: 'Bad Request', status: 400, detail: '"audience" is empty' }, { headers: { 'content-type': 'application/problem+json' } });
-    const e = await issueRemote(env, now, request, deps()).catch((x: unknown) => x);
-    expect(e).toBeInstanceOf(OzError);
-    expect((e as OzError).code).toBe('remote_denied');
-    expect((e as OzError).message).toBe('the token service at http://tokens.test/v1/token refused the request: HTTP 400 Bad Request: "audience" is empty');
+    const svc = await service(() => ({ status: 400, body: { type: 'about:blank', title: 'Bad Request', status: 400, detail: '"audience" is empty' } }));
+    expect(await failure(svc.env)).toEqual({ code: 'remote_denied', message: `the token service at ${svc.url} refused the request: HTTP 400 Bad Request: "audience" is empty` });
+    expect(svc.seen).toHaveLength(1);
+  });
+
+  it("escapes C1 and bidi-override characters in the service's words", async () => {
+    const svc = await service(() => ({ status: 403, body: { title: 'Forbidden\u009b2J', detail: 'run \u202egnp.exe\u202c denied' } }));
+    const { message } = await failure(svc.env);
+    expect(message).toBe(`the token service at ${svc.url} refused the request: HTTP 403 Forbidden\\u009b2J: run \\u202egnp.exe\\u202c denied`);
   });
 
   it.each([
-    ['a token for another audience', { token: `${part({ alg: 'RS256' })}.${part({ aud: 'other', exp: 1 })}.c2ln` }, "the token's audience is not the one asked for (\"sts.amazonaws.com\")"],
-    ['no token', { expires_at: 'x' }, 'no "token" in the answer'],
-    ['not a JWT', { token: 'abc' }, '"token" is not a JWT: expected 3 dot-separated parts, found 1'],
+    ['a token for another audience', () => ({ token: `${part({ alg: 'RS256' })}.${part({ aud: 'other', exp })}.c2ln` }), "the token's audience is not the one asked for (\"sts.amazonaws.com\")"],
+    ['no token', () => ({ expires_at: 'x' }), 'no "token" in the answer'],
+    ['not a JWT', () => ({ token: 'abc' }), '"token" is not a JWT: expected 3 dot-separated parts, found 1'],
+    [
+      'a token that has already expired',
+      () => ({ token: `${part({ alg: 'RS256' })}.${part({ aud: 'sts.amazonaws.com', exp: 1_700_000_000 })}.c2ln` }),
+      'the token expired at 2023-11-14T22:13:20.000Z, before it arrived',
+    ],
   ])('refuses an answer with %s', async (_n, body, why) => {
-    pool().intercept({ path: '/v1/token', method: 'POST' }).reply(200, body);
-    const e = (await issueRemote(env, now, request, deps()).catch((x: unknown) => x)) as OzError;
-    expect({ code: e.code, message: e.message }).toEqual({ code: 'remote_unavailable', message: `the token service at http://tokens.test/v1/token answered with no usable token: ${why}` });
+    const svc = await service(() => ({ status: 200, body: body() }));
+    expect(await failure(svc.env)).toEqual({ code: 'remote_unavailable', message: `the token service at ${svc.url} answered with no usable token: ${why}` });
+  });
+
+  it('refuses an answer larger than 64 KiB', async () => {
+    const svc = await service(() => ({ status: 200, body: { token, padding: 'x'.repeat(70_000) } }));
+    expect(await failure(svc.env)).toEqual({ code: 'remote_unavailable', message: `the token service at ${svc.url} answered HTTP 200 with more than 65536 bytes` });
   });
 
   it('does not follow a redirect, which would carry the run token elsewhere', async () => {
-    pool().intercept({ path: '/v1/token', method: 'POST' }).reply(302, '', { headers: { location: 'http://evil.test/' } });
-    const e = (await issueRemote(env, now, request, deps()).catch((x: unknown) => x)) as OzError;
-    expect(e.code).toBe('remote_unavailable');
-    expect(e.message).toBe('the token service at http://tokens.test/v1/token answered HTTP 302, not a token (is OZ_TOKEN_URL right?)');
+    const svc = await service(() => ({ status: 302, headers: { location: 'http://127.0.0.1:9/' }, body: '' }));
+    expect(await failure(svc.env)).toEqual({ code: 'remote_unavailable', message: `the token service at ${svc.url} answered HTTP 302, not a token (is OZ_TOKEN_URL right?)` });
+    expect(svc.seen).toHaveLength(1);
   });
 
   it('refuses an expired grant without asking', async () => {
-    const expired = { ...env, OZ_RUN_TOKEN: `${part({ alg: 'RS256' })}.${part({ exp: now.getTime() / 1000 - 1 })}.c2ln` };
-    const e = (await issueRemote(expired, now, request, deps()).catch((x: unknown) => x)) as OzError;
-    expect({ code: e.code, message: e.message }).toEqual({
-      code: 'run_expired',
-      message: "the run's grant expired at 2026-06-01T11:59:59.000Z: no token can be issued for this run (OZ_RUN_TOKEN)",
+    const svc = await service(() => ({ status: 200, body: { token } }));
+    const expired = { ...svc.env, OZ_RUN_TOKEN: `${part({ alg: 'RS256' })}.${part({ exp: Math.floor(now.getTime() / 1000) - 1 })}.c2ln` };
+    expect((await failure(expired)).code).toBe('run_expired');
+    expect(svc.seen).toHaveLength(0);
+  });
+
+  it('the overall bound cuts a TLS handshake that never completes', async () => {
+    const sockets = new Set<Socket>();
+    const server = createNetServer((s) => {
+      sockets.add(s);
+      s.on('error', () => {});
     });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    });
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/v1/token`;
+    const started = Date.now();
+    const e = await failure({ OZ_RUN_TOKEN: runToken, OZ_TOKEN_URL: url, OZ_TOKEN_TIMEOUT: '1s' });
+    expect(Date.now() - started).toBeLessThan(1400);
+    expect(e.code).toBe('remote_unavailable');
+    expect(e.message).toMatch(/^the token service at https:\/\/127\.0\.0\.1:\d+\/v1\/token did not answer within 1s \(OZ_TOKEN_TIMEOUT; 1 attempt in 1\.\ds\)$/);
+    expect(transport.closed).toBe(true);
+  });
+});
+
+describe('which proxy carries a request', () => {
+  const http = new URL('http://tokens.example.com/v1/token');
+  const https = new URL('https://tokens.example.com/v1/token');
+  it.each([
+    ['no proxy variables', http, {}, undefined],
+    ['HTTP_PROXY for http', http, { HTTP_PROXY: 'http://p:3128' }, { url: 'http://p:3128', variable: 'HTTP_PROXY' }],
+    ['lower case first', http, { http_proxy: 'http://a:1', HTTP_PROXY: 'http://b:2' }, { url: 'http://a:1', variable: 'http_proxy' }],
+    ['HTTPS_PROXY for https', https, { HTTPS_PROXY: 'http://p:3128', HTTP_PROXY: 'http://q:1' }, { url: 'http://p:3128', variable: 'HTTPS_PROXY' }],
+    ['HTTP_PROXY for https when HTTPS_PROXY is unset', https, { HTTP_PROXY: 'http://q:1' }, { url: 'http://q:1', variable: 'HTTP_PROXY' }],
+    ['HTTPS_PROXY is not for http', http, { HTTPS_PROXY: 'http://p:3128' }, undefined],
+    ['no scheme: http://', http, { HTTP_PROXY: '127.0.0.1:3128' }, { url: 'http://127.0.0.1:3128', variable: 'HTTP_PROXY' }],
+    ['a path is ignored', http, { HTTP_PROXY: 'http://p:3128/some/path?x' }, { url: 'http://p:3128', variable: 'HTTP_PROXY' }],
+    ['credentials are kept', http, { HTTP_PROXY: 'https://u:pw@p' }, { url: 'https://u:pw@p', variable: 'HTTP_PROXY' }],
+    ['NO_PROXY names the host', http, { HTTP_PROXY: 'p:1', NO_PROXY: 'localhost,tokens.example.com' }, undefined],
+    ['NO_PROXY names a parent domain', http, { HTTP_PROXY: 'p:1', NO_PROXY: '.example.com' }, undefined],
+    ['NO_PROXY with another port', http, { HTTP_PROXY: 'p:1', NO_PROXY: 'tokens.example.com:8080' }, { url: 'http://p:1', variable: 'HTTP_PROXY' }],
+    ['NO_PROXY with the default port', https, { HTTPS_PROXY: 'p:1', NO_PROXY: 'tokens.example.com:443' }, undefined],
+    ['NO_PROXY=*', https, { HTTPS_PROXY: 'p:1', NO_PROXY: '*' }, undefined],
+    ['no_proxy before NO_PROXY', http, { HTTP_PROXY: 'p:1', no_proxy: 'other.test', NO_PROXY: '*' }, { url: 'http://p:1', variable: 'HTTP_PROXY' }],
+    ['a bad proxy that NO_PROXY bypasses', http, { HTTP_PROXY: 'not a url', NO_PROXY: 'tokens.example.com' }, undefined],
+  ])('%s', (_n, url, env, expected) => {
+    expect(proxyFor(url, env)).toEqual(expected);
+  });
+
+  it.each([
+    ['HTTPS_PROXY', 'garbage with spaces', 'invalid HTTPS_PROXY "garbage with spaces": expected a proxy such as http://proxy.example.com:3128'],
+    ['HTTPS_PROXY', 'http://', 'invalid HTTPS_PROXY "http://": expected a proxy such as http://proxy.example.com:3128'],
+    ['HTTPS_PROXY', 'socks5://p:1080', 'invalid HTTPS_PROXY "socks5://p:1080": oz speaks to http:// and https:// proxies only'],
+    ['https_proxy', ':3128', 'invalid https_proxy ":3128": expected a proxy such as http://proxy.example.com:3128'],
+  ])('%s=%j is a configuration error naming the variable', (variable, value, message) => {
+    const e = ozError(() => proxyFor(https, { [variable]: value }));
+    expect({ code: e.code, message: e.message }).toEqual({ code: 'config', message });
   });
 });

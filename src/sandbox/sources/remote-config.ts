@@ -4,6 +4,7 @@ import { decodeJwt } from '../../core/jwt.js';
 import { readSetting, type Env } from '../../core/settings.js';
 import { TOKEN_PATH } from '../../core/wire.js';
 import { RUN_TOKEN, TOKEN_TIMEOUT, TOKEN_URL } from '../settings.js';
+import { proxyFor, type ProxyChoice } from './proxy.js';
 
 export { displayUrl } from '../../core/url.js';
 
@@ -18,6 +19,8 @@ export interface RemoteConfig {
   grant: Record<string, unknown>;
   tokenUrl: string;
   timeoutMs: number;
+  /** The forward proxy for the token URL, or undefined for a direct request. */
+  proxy: ProxyChoice | undefined;
 }
 
 /** The run token, when the platform gave the sandbox one: that switches oz to the token service. */
@@ -38,7 +41,8 @@ export function readRemoteConfig(env: Env): RemoteConfig {
   if (!decoded.ok) {
     throw new OzError('config', `OZ_RUN_TOKEN is not a run token: ${decoded.problem} (the platform sets it to the output of \`oz issuer grant-run\`)`);
   }
-  return { runToken, grant: decoded.value.payload, tokenUrl: readTokenUrl(env), timeoutMs: readTokenTimeoutMs(env) };
+  const tokenUrl = readTokenUrl(env);
+  return { runToken, grant: decoded.value.payload, tokenUrl, timeoutMs: readTokenTimeoutMs(env), proxy: proxyFor(new URL(tokenUrl), env) };
 }
 
 export function readTokenUrl(env: Env): string {

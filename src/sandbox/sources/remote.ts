@@ -1,8 +1,8 @@
-import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
-import type { Env } from '../../core/context.js';
+import type { Env } from '../../core/settings.js';
 import { OzError } from '../../core/errors.js';
 import { decodeJwt } from '../../core/jwt.js';
 import { RUN_EXPIRED_PROBLEM } from '../../core/wire.js';
+import { proxyFor } from './proxy.js';
 import { displayUrl, readRemoteConfig, type RemoteConfig } from './remote-config.js';
 import {
   MAX_ATTEMPTS,
@@ -14,7 +14,10 @@ import {
   parseRetryAfter,
   type ProblemSummary,
 } from './retry.js';
+import { transportFor, type Transport } from './transport.js';
 import type { IssueRequest, IssuedToken } from './types.js';
+
+export { CONNECT_TIMEOUT_MS } from './transport.js';
 
 /**
  * The remote token source: a run token in, an identity token out, from the token service.
@@ -23,47 +26,14 @@ import type { IssueRequest, IssuedToken } from './types.js';
  * because Google's libraries kill an executable credential source after 30 s.
  */
 
-/** A SYN that nobody answers should not eat the whole budget. */
-export const CONNECT_TIMEOUT_MS = 3000;
 /** One attempt's wait for an answer; the overall bound may cut it shorter. */
 export const ATTEMPT_TIMEOUT_MS = 6000;
 const MAX_RESPONSE_BYTES = 64 * 1024;
 const VERSION = typeof __OZ_VERSION__ === 'string' ? __OZ_VERSION__ : 'dev';
 
-let shared: { key: string; dispatcher: Dispatcher } | undefined;
-
-/**
- * One keep-alive agent per process, so that retries reuse the connection. It is proxied as
- * curl would be: HTTPS_PROXY / HTTP_PROXY (lower case first) unless NO_PROXY names the host.
- * Plain-http targets go to the proxy as absolute-URI requests rather than CONNECT tunnels,
- * which many proxies allow only to port 443.
- */
-export function dispatcherFor(env: Env): Dispatcher {
-  const httpProxy = env.http_proxy || env.HTTP_PROXY || '';
-  const httpsProxy = env.https_proxy || env.HTTPS_PROXY || '';
-  const noProxy = env.no_proxy || env.NO_PROXY || '';
-  const key = JSON.stringify([httpProxy, httpsProxy, noProxy]);
-  if (shared?.key !== key) {
-    const connect = { timeout: CONNECT_TIMEOUT_MS };
-    shared = {
-      key,
-      dispatcher: new EnvHttpProxyAgent({
-        httpProxy,
-        httpsProxy,
-        noProxy,
-        connect,
-        proxyTls: connect,
-        requestTls: connect,
-        proxyTunnel: false,
-        keepAliveTimeout: 30_000,
-      }),
-    };
-  }
-  return shared.dispatcher;
-}
-
 export interface RemoteDeps {
-  dispatcher?: Dispatcher;
+  /** Default: node:http, or undici's ProxyAgent when a proxy applies to the token URL. */
+  transport?: Transport;
   random?: () => number;
   /** Monotonic milliseconds. */
   clock?: () => number;
@@ -82,8 +52,8 @@ export async function issueRemote(env: Env, now: Date, req: IssueRequest, deps: 
     // Known without asking: the grant's expiry is the run's deadline.
     throw new OzError('run_expired', `the run's grant expired at ${new Date(exp * 1000).toISOString()}: no token can be issued for this run (OZ_RUN_TOKEN)`);
   }
-  return requestToken(config, req, {
-    dispatcher: deps.dispatcher ?? dispatcherFor(env),
+  return requestToken(config, now, req, {
+    transport: deps.transport ?? (await transportFor(config.proxy)),
     random: deps.random ?? Math.random,
     clock: deps.clock ?? monotonicMs,
   });
@@ -97,7 +67,7 @@ function monotonicMs(): number {
  * Attempts until one succeeds, one is refused for good, MAX_ATTEMPTS have failed, or the
  * overall bound is reached; the bound also cuts short an attempt or a wait in progress.
  */
-async function requestToken(config: RemoteConfig, req: IssueRequest, deps: Required<RemoteDeps>): Promise<IssuedToken> {
+async function requestToken(config: RemoteConfig, now: Date, req: IssueRequest, deps: Required<RemoteDeps>): Promise<IssuedToken> {
   const url = displayUrl(config.tokenUrl);
   const started = deps.clock();
   const deadline = started + config.timeoutMs;
@@ -118,7 +88,12 @@ async function requestToken(config: RemoteConfig, req: IssueRequest, deps: Requi
       const remaining = deadline - deps.clock();
       if (remaining <= 0 || abort.signal.aborted) throw timedOut();
       attempts++;
-      const outcome = await attemptOnce(config, req, body, deps.dispatcher, abort.signal, Math.min(ATTEMPT_TIMEOUT_MS, remaining));
+      // Raced against the bound as well as handed its signal: whatever a transport does with
+      // the signal, the bound is kept.
+      const outcome = await Promise.race([
+        attemptOnce(config, req, body, deps.transport, abort.signal, Math.min(ATTEMPT_TIMEOUT_MS, remaining), () => now.getTime() + deps.clock() - started),
+        whenAborted(abort.signal),
+      ]);
       if (outcome.kind === 'ok') return outcome.issued;
       if (outcome.kind === 'fail') throw outcome.error;
       const lastBefore = last;
@@ -139,28 +114,37 @@ async function requestToken(config: RemoteConfig, req: IssueRequest, deps: Requi
     }
   } finally {
     clearTimeout(timer);
+    // A connection still being made (a stalled TLS handshake) would keep the process alive.
+    if (abort.signal.aborted) deps.transport.close();
   }
+}
+
+function whenAborted(signal: AbortSignal): Promise<Outcome> {
+  const aborted: Outcome = { kind: 'retry', what: 'aborted', reason: 'aborted' };
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(aborted);
+    else signal.addEventListener('abort', () => resolve(aborted), { once: true });
+  });
 }
 
 async function attemptOnce(
   config: RemoteConfig,
   req: IssueRequest,
   body: string,
-  dispatcher: Dispatcher,
+  transport: Transport,
   signal: AbortSignal,
   timeoutMs: number,
+  nowMs: () => number,
 ): Promise<Outcome> {
   const url = displayUrl(config.tokenUrl);
-  let status: number;
-  let headers: Record<string, string | string[] | undefined>;
-  let text: string | undefined;
+  let answer;
   try {
-    const res = await dispatcher.request({
-      ...originAndPath(config.tokenUrl),
+    answer = await transport.request({
+      url: config.tokenUrl,
       method: 'POST',
       signal,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
+      answerTimeoutMs: timeoutMs,
+      maxBytes: MAX_RESPONSE_BYTES,
       headers: {
         authorization: `Bearer ${config.runToken}`,
         'content-type': 'application/json',
@@ -169,17 +153,15 @@ async function attemptOnce(
       },
       body,
     });
-    status = res.statusCode;
-    headers = res.headers;
-    text = await readLimited(res.body, MAX_RESPONSE_BYTES);
   } catch (e) {
     const reason = describeNetworkError(e);
     return { kind: 'retry', what: `cannot reach the token service at ${url}: ${reason}`, reason, cause: e };
   }
+  const { status, headers, body: text } = answer;
   if (text === undefined) {
     return { kind: 'fail', error: new OzError('remote_unavailable', `the token service at ${url} answered HTTP ${status} with more than ${MAX_RESPONSE_BYTES} bytes`) };
   }
-  if (status === 200) return parseAnswer(text, req, url);
+  if (status === 200) return parseAnswer(text, req, url, nowMs());
   const problem = parseProblem(text, header(headers['content-type']));
   const failure = describeHttpFailure(status, problem);
   if (isRetryableStatus(status)) {
@@ -202,7 +184,7 @@ function refusal(status: number, problem: ProblemSummary, failure: string, url: 
   return new OzError('remote_unavailable', `the token service at ${url} answered ${failure}, not a token (is OZ_TOKEN_URL right?)`);
 }
 
-function parseAnswer(text: string, req: IssueRequest, url: string): Outcome {
+function parseAnswer(text: string, req: IssueRequest, url: string, nowMs: number): Outcome {
   const bad = (why: string) => ({ kind: 'fail' as const, error: new OzError('remote_unavailable', `the token service at ${url} answered with no usable token: ${why}`) });
   let doc: unknown;
   try {
@@ -220,26 +202,13 @@ function parseAnswer(text: string, req: IssueRequest, url: string): Outcome {
   // The token's own exp is what relying parties enforce; expires_at is the service's word for it.
   const exp = typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : typeof expiresAt === 'string' ? new Date(expiresAt) : undefined;
   if (exp === undefined || Number.isNaN(exp.getTime())) return bad('the token has no expiry');
+  // Printed, it would fail at the relying party; refused, the caller retries or reports.
+  if (exp.getTime() <= nowMs) return bad(`the token expired at ${exp.toISOString()}, before it arrived`);
   return { kind: 'ok', issued: { token, expiresAt: exp, claims: { ...claims } } };
 }
 
 function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
-}
-
-/** The body as text, or undefined when it is larger than `limit` bytes. */
-async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) {
-      body.destroy();
-      return undefined;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -256,26 +225,21 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * GET a JSON document through the same proxy-aware agent as token requests: what
- * `inspect --verify` fetches (discovery, JWKS), so that it works wherever the client does.
+ * GET a JSON document through the same transport as token requests, proxied by the same
+ * rules: what `inspect --verify` fetches (discovery, JWKS), so that it works wherever the
+ * client does.
  */
 export async function getJson(url: string, env: Env, timeoutMs = 10_000): Promise<unknown> {
-  const res = await dispatcherFor(env).request({
-    ...originAndPath(url),
+  const transport = await transportFor(proxyFor(new URL(url), env));
+  const answer = await transport.request({
+    url,
     method: 'GET',
     signal: AbortSignal.timeout(timeoutMs),
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
+    answerTimeoutMs: timeoutMs,
+    maxBytes: 1024 * 1024,
     headers: { accept: 'application/json', 'user-agent': `oz/${VERSION}` },
   });
-  const text = await readLimited(res.body, 1024 * 1024);
-  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
-  if (text === undefined) throw new Error('the document is larger than 1 MiB');
-  return JSON.parse(text);
-}
-
-/** What Dispatcher#request takes instead of a URL. */
-function originAndPath(url: string): { origin: string; path: string } {
-  const u = new URL(url);
-  return { origin: u.origin, path: `${u.pathname}${u.search}` };
+  if (answer.status !== 200) throw new Error(`HTTP ${answer.status}`);
+  if (answer.body === undefined) throw new Error('the document is larger than 1 MiB');
+  return JSON.parse(answer.body);
 }

@@ -1,4 +1,4 @@
-import { oneLine } from '../../core/errors.js';
+import { escapeInvisible, oneLine } from '../../core/errors.js';
 
 /**
  * The retry policy of the token-service client, as pure functions: which answers are worth
@@ -51,7 +51,8 @@ export function parseProblem(body: string, contentType: string | undefined): Pro
   }
   if (value === null || typeof value !== 'object') return {};
   const p = value as Record<string, unknown>;
-  const text = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? clip(oneLine(v), 300) : undefined);
+  // What the service says reaches a terminal: on one line, with nothing hidden or reordered.
+  const text = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? escapeInvisible(clip(oneLine(v), 300)) : undefined);
   const out: ProblemSummary = {};
   const type = text(p.type);
   const title = text(p.title);
