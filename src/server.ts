@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { discoveryDocument, jwksDocument, DISCOVERY_PATH, JWKS_PATH } from './issuer.js';
 import type { KeyCache } from './key-cache.js';
 import { oneLine } from './errors.js';
@@ -14,8 +15,11 @@ export interface ServerOptions {
   issuer: () => string;
   /** The key store as the process holds it: the JWKS is served from it, as the token route signs with it. */
   keys: KeyCache;
-  /** One line per request; never given a token. */
-  log?: (line: string) => void;
+  /**
+   * One line per request; never given a token. `kind` (method, route and status) is what the
+   * line is an instance of, for a log that condenses lines it cannot keep up with.
+   */
+  log?: (line: string, kind?: string) => void;
   /** Extra routes (the token endpoint), keyed by path. */
   routes?: Record<string, Route>;
   /**
@@ -23,9 +27,19 @@ export interface ServerOptions {
    * a slower one is cut off with 408 and its connection closed.
    */
   requestTimeoutMs?: number;
+  /** Connections held at once; past it a new connection is closed as soon as it is accepted. */
+  maxConnections?: number;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+/**
+ * Requests a connection may have waiting for their answers. Node parses every request of what
+ * it reads at once and queues an answer for each: thousands pipelined in one write by a client
+ * that never reads were gigabytes. Browsers, curl and undici do not pipeline, so a connection
+ * past this is cut off rather than answered.
+ */
+export const MAX_PIPELINED_REQUESTS = 16;
 const HEADERS_TIMEOUT_MS = 10_000;
 
 const logDetails = new WeakMap<ServerResponse, string>();
@@ -60,19 +74,51 @@ export function sendProblem(res: ServerResponse, p: Problem): void {
 }
 
 export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body).toString(), ...headers });
+  sendBody(res, status, Buffer.from(JSON.stringify(value)), headers);
+}
+
+function sendBody(res: ServerResponse, status: number, body: Buffer, headers: Record<string, string>): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(body.length), ...headers });
   res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * A document served as one Buffer, made again only when `source` changes (the issuer, the keys'
+ * version): answers waiting on a connection share it instead of holding a copy each.
+ */
+function cachedBody<T>(source: () => T, render: (from: T) => unknown): () => Buffer {
+  let from: T | undefined;
+  let body: Buffer | undefined;
+  return () => {
+    const now = source();
+    if (body === undefined || now !== from) {
+      body = Buffer.from(JSON.stringify(render(now)));
+      from = now;
+    }
+    return body;
+  };
 }
 
 export function createIssuerServer(opts: ServerOptions): Server {
   const publicHeaders = { 'cache-control': 'public, max-age=300', 'access-control-allow-origin': '*' };
+  const discovery = cachedBody(opts.issuer, discoveryDocument);
+  // version() is what notices changed key files, at most once a second.
+  const jwks = cachedBody(() => opts.keys.version(), () => jwksDocument(opts.keys.publishedKeys()));
   const routes: Record<string, Route> = {
-    [DISCOVERY_PATH]: { methods: ['GET', 'HEAD'], handle: (_req, res) => sendJson(res, 200, discoveryDocument(opts.issuer()), publicHeaders) },
-    [JWKS_PATH]: { methods: ['GET', 'HEAD'], handle: (_req, res) => sendJson(res, 200, jwksDocument(opts.keys.publishedKeys()), publicHeaders) },
+    [DISCOVERY_PATH]: { methods: ['GET', 'HEAD'], handle: (_req, res) => sendBody(res, 200, discovery(), publicHeaders) },
+    [JWKS_PATH]: { methods: ['GET', 'HEAD'], handle: (_req, res) => sendBody(res, 200, jwks(), publicHeaders) },
     ...opts.routes,
   };
+  const waiting = new WeakMap<Socket, Set<IncomingMessage>>();
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const { socket } = req;
+    // The rest of what a connection cut off below had sent is still parsed: answer none of it.
+    if (socket.destroyed) return;
+    let queued = waiting.get(socket);
+    if (queued === undefined) waiting.set(socket, (queued = new Set()));
+    if (queued.size >= MAX_PIPELINED_REQUESTS) return cutOff(socket, queued);
+    queued.add(req);
+    res.once('close', () => queued.delete(req));
     const started = process.hrtime.bigint();
     const path = pathOf(req);
     // Own keys only: `/constructor` is not a route.
@@ -81,7 +127,10 @@ export function createIssuerServer(opts: ServerOptions): Server {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       // Never the query or headers; an unknown path with anything shaped like a token cut out.
       const detail = logDetails.get(res);
-      opts.log?.(`${req.socket.remoteAddress ?? '-'} ${req.method} ${route ? path : loggedPath(path)} ${res.statusCode} ${ms.toFixed(1)}ms${detail ? ` ${detail}` : ''}`);
+      opts.log?.(
+        `${socket.remoteAddress ?? '-'} ${req.method} ${route ? path : loggedPath(path)} ${res.statusCode} ${ms.toFixed(1)}ms${detail ? ` ${detail}` : ''}`,
+        `${req.method} ${route ? path : '(other paths)'} ${res.statusCode}`,
+      );
     });
     try {
       if (!route) return sendProblem(res, { status: 404, title: 'Not Found' });
@@ -105,7 +154,25 @@ export function createIssuerServer(opts: ServerOptions): Server {
     handle,
   );
   server.keepAliveTimeout = 65_000;
+  server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   return server;
+}
+
+/**
+ * Close a connection now, and stop parsing what it sent. Node parses all it has read (64 KiB, a
+ * thousand pipelined requests) before it looks at the socket again, and would build, then abort
+ * with an error, a request for each. Its parser asks `onIncoming` (internal, hence
+ * the check) at every request's headers how to go on; 2, "the connection changes protocol",
+ * ends the parse there, with no parse error to build.
+ */
+function cutOff(socket: Socket, queued: Set<IncomingMessage>): void {
+  const parser = (socket as Socket & { parser?: { onIncoming?: unknown } | null }).parser;
+  if (parser && typeof parser.onIncoming === 'function') parser.onIncoming = () => 2;
+  socket.destroy();
+  // Ended here without an error, they are passed over when Node aborts what the connection
+  // left unanswered, instead of costing an ECONNRESET error and its formatted stack each.
+  for (const req of queued) req.destroy();
+  queued.clear();
 }
 
 /** A path as the access log shows it: one bounded line, with JWT-shaped runs redacted. */

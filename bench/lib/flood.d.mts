@@ -5,6 +5,7 @@ export interface FloodOptions {
   seconds: number;
   path?: string;
   maxTotal?: number;
+  readEveryMs?: number;
 }
 export interface FloodStats {
   opened: number;

