@@ -158,6 +158,74 @@ export function createIssuerServer(opts: ServerOptions): Server {
   return server;
 }
 
+/** Access-log lines written a second at most; past it, requests are counted by kind. */
+export const DEFAULT_LOG_LINES_PER_SECOND = 1000;
+/** Kinds of request counted one by one in a summary line; the rest are counted together. */
+const MAX_SUMMARY_KINDS = 20;
+
+export interface CondensedLogOptions {
+  linesPerSecond?: number;
+  now?: () => number;
+}
+
+/**
+ * The access log, bounded: at most `linesPerSecond` lines a second; past that, the requests of
+ * the second are counted by kind (method, route, status) and summed up in one line when it
+ * ends. A flood of requests costs a line a second instead of a line each: a log written line by
+ * line was itself the amplifier, a million lines for one attack. Lines are written once per turn
+ * of the event loop, so that under load one write to stderr (synchronous for files and pipes)
+ * carries many of them. Lines without a kind (not requests) are always written.
+ */
+export function condensedLog(write: (text: string) => void, opts: CondensedLogOptions = {}): (line: string, kind?: string) => void {
+  const perSecond = opts.linesPerSecond ?? DEFAULT_LOG_LINES_PER_SECOND;
+  const now = opts.now ?? Date.now;
+  let pending: string[] = [];
+  let windowStart = -Infinity;
+  let written = 0;
+  let unlogged = new Map<string, number>();
+  let unloggedTotal = 0;
+  let summaryDue: NodeJS.Timeout | undefined;
+  const flush = () => {
+    const text = pending.join('\n');
+    pending = [];
+    write(text);
+  };
+  const push = (line: string) => {
+    if (pending.length === 0) setImmediate(flush);
+    pending.push(line);
+  };
+  const summarize = () => {
+    clearTimeout(summaryDue);
+    summaryDue = undefined;
+    if (unloggedTotal === 0) return;
+    const kinds = [...unlogged].sort((a, b) => b[1] - a[1]).map(([kind, n]) => `${n} × ${kind}`);
+    push(`oz: access log: ${unloggedTotal} more requests in the last second not logged one by one (over ${perSecond} a second): ${kinds.join(', ')}`);
+    unlogged = new Map();
+    unloggedTotal = 0;
+  };
+  return (line, kind) => {
+    if (kind === undefined) return push(line);
+    const t = now();
+    if (t - windowStart >= 1000) {
+      summarize();
+      windowStart = t;
+      written = 0;
+    }
+    if (written < perSecond) {
+      written++;
+      return push(line);
+    }
+    const counted = unlogged.has(kind) || unlogged.size < MAX_SUMMARY_KINDS ? kind : 'other requests';
+    unlogged.set(counted, (unlogged.get(counted) ?? 0) + 1);
+    unloggedTotal++;
+    // The summary is due when the second ends, whether or not another request comes.
+    summaryDue ??= setTimeout(() => {
+      summarize();
+      windowStart = -Infinity;
+    }, Math.max(0, windowStart + 1000 - t)).unref();
+  };
+}
+
 /**
  * Close a connection now, and stop parsing what it sent. Node parses all it has read (64 KiB, a
  * thousand pipelined requests) before it looks at the socket again, and would build, then abort

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { OzError, describeCause, quote } from '../errors.js';
 import { loadSigningKey } from '../keys.js';
 import { dataDir } from '../paths.js';
-import { createIssuerServer } from '../server.js';
+import { condensedLog, createIssuerServer } from '../server.js';
 import { createKeyCache } from '../key-cache.js';
 import { TOKEN_PATH } from '../issuer.js';
 import { parseDurationSeconds } from '../duration.js';
@@ -49,23 +49,6 @@ function parseRequestTimeout(text: string | undefined): number | undefined {
   return r * 1000;
 }
 
-/**
- * Log lines are written once per turn of the event loop, so that under load one write to
- * stderr (synchronous for files and pipes) carries many access-log lines rather than one.
- */
-function batchedLog(write: (text: string) => void): (line: string) => void {
-  let pending: string[] = [];
-  const flush = () => {
-    const text = pending.join('\n');
-    pending = [];
-    write(text);
-  };
-  return (line) => {
-    if (pending.length === 0) setImmediate(flush);
-    pending.push(line);
-  };
-}
-
 export interface ServeOptions {
   host: string;
   port: string;
@@ -85,7 +68,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   loadSigningKey(dir);
   const explicitIssuer = opts.issuer !== undefined || (process.env.OZ_ISSUER_URL ?? '') !== '';
   let issuer = explicitIssuer ? issuerUrl(opts.issuer) : '';
-  const log = batchedLog(note);
+  const log = condensedLog(note);
   const issuerNow = () => issuer;
   // One view of the key files for the whole server: what the JWKS publishes is what signs.
   const keys = createKeyCache({ dataDir: dir, onReloadError: log });
