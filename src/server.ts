@@ -155,6 +155,19 @@ export function createIssuerServer(opts: ServerOptions): Server {
   );
   server.keepAliveTimeout = 65_000;
   server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  let madeRoomAt = -Infinity;
+  server.on('drop', (conn?: { remoteAddress?: string }) => {
+    opts.log?.(`${conn?.remoteAddress ?? '-'} connection refused: ${server.maxConnections} connections held`, 'connection refused at the connection limit');
+    // As nginx does when it runs out of connections: the idle keep-alive ones make room, so that
+    // connections held open and unused cannot keep the slots from clients with something to ask
+    // (HTTP clients connect again when an idle connection closes). One that never sends a
+    // request is cut off by the headers timeout.
+    const now = Date.now();
+    if (now - madeRoomAt >= 100) {
+      madeRoomAt = now;
+      server.closeIdleConnections();
+    }
+  });
   return server;
 }
 

@@ -195,6 +195,7 @@ export function buildProgram(): Command {
     .option('--allow-audience <aud>', 'issue tokens only for this audience; repeat for more (default $OZ_ALLOWED_AUDIENCES, comma-separated; none: any)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--rate-limit <n>', 'token requests per second per run grant, bursts of 3x; 0 turns it off (default $OZ_TOKEN_RATE_LIMIT or 10)')
     .option('--request-timeout <duration>', 'time a client has to send a whole request before it is cut off', '15s')
+    .option('--max-connections <n>', 'connections held at once; past it a new one is closed as soon as it is accepted', '1024')
     .addHelpText(
       'after',
       examples([
@@ -204,7 +205,7 @@ export function buildProgram(): Command {
       ]),
     )
     .action(
-      action(async (opts: { host: string; port: string; issuer?: string; allowAudience?: string[]; rateLimit?: string; requestTimeout?: string }) => {
+      action(async (opts: { host: string; port: string; issuer?: string; allowAudience?: string[]; rateLimit?: string; requestTimeout?: string; maxConnections?: string }) => {
         const { serveCommand } = await import('./serve.js');
         await serveCommand(opts);
       }),

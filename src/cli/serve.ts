@@ -49,6 +49,14 @@ function parseRequestTimeout(text: string | undefined): number | undefined {
   return r * 1000;
 }
 
+function parseMaxConnections(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d{1,7}$/.test(text) || Number(text) < 1) {
+    throw new OzError('usage', `invalid --max-connections ${quote(text)}: expected a whole number of connections, at least 1`);
+  }
+  return Number(text);
+}
+
 export interface ServeOptions {
   host: string;
   port: string;
@@ -56,11 +64,13 @@ export interface ServeOptions {
   allowAudience?: string[];
   rateLimit?: string;
   requestTimeout?: string;
+  maxConnections?: string;
 }
 
 export async function serveCommand(opts: ServeOptions): Promise<void> {
   const port = parsePort(opts.port);
   const requestTimeoutMs = parseRequestTimeout(opts.requestTimeout);
+  const maxConnections = parseMaxConnections(opts.maxConnections);
   const rateLimit = parseRateLimit(opts.rateLimit, process.env);
   const allowed = allowedAudiences(opts.allowAudience, process.env);
   const dir = await dataDir(process.env, process.cwd());
@@ -81,7 +91,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       log,
     }),
   };
-  const server = createIssuerServer({ issuer: issuerNow, keys, log, routes, requestTimeoutMs });
+  const server = createIssuerServer({ issuer: issuerNow, keys, log, routes, requestTimeoutMs, maxConnections });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new OzError('config', `cannot listen on ${opts.host}:${port}: ${describeCause(e)}`, { cause: e })));
     server.listen(port, opts.host, () => resolve());
@@ -91,7 +101,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   const listening = `http://${host}:${addr.port}`;
   if (!explicitIssuer) issuer = listening;
   out(`${listening}\n`);
-  const limits = `${rateLimit > 0 ? `${rateLimit} token requests/s per run` : 'no rate limit'}${allowed.length > 0 ? `, audiences: ${allowed.join(', ')}` : ''}`;
+  const limits = `${rateLimit > 0 ? `${rateLimit} token requests/s per run` : 'no rate limit'}${allowed.length > 0 ? `, audiences: ${allowed.join(', ')}` : ''}, at most ${server.maxConnections} connections`;
   note(`oz: issuer ${issuer} serving on ${listening} (discovery, JWKS, token service at ${TOKEN_PATH}: ${limits}); stop with Ctrl-C or SIGTERM`);
   await new Promise<void>((resolve) => {
     const stop = () => {
