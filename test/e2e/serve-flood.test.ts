@@ -86,6 +86,28 @@ describe('oz issuer serve under a pipelining flood', () => {
     expect((await tokenRequest(url, token)).status).toBe(200);
   }, 30_000);
 
+  it('answers 16 pipelined requests in order; cuts off a connection that pipelines more, without answering them all', async () => {
+    server = await serve(env);
+    const { port } = new URL(server.url);
+    const pipelined = async (n: number) => {
+      const s = connect(Number(port), '127.0.0.1');
+      s.on('error', () => {});
+      let text = '';
+      s.setEncoding('latin1').on('data', (d: string) => (text += d));
+      await new Promise((r) => s.once('connect', r));
+      // The last one asks to close, so that the connection ends once all are answered.
+      s.write(`GET ${JWKS} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(n - 1) + `GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      await new Promise((r) => s.once('close', r));
+      return text.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+    };
+    expect(await pipelined(16)).toEqual([...Array(15).fill('HTTP/1.1 200'), 'HTTP/1.1 404']);
+    const cut = await pipelined(2000);
+    expect(cut.length).toBeLessThanOrEqual(16);
+    expect(cut).not.toContain('HTTP/1.1 404');
+    // Still serving.
+    expect((await probe(`${server.url}${JWKS}`)).status).toBe(200);
+  });
+
   it('--max-connections: past it a connection is closed at once, and the idle ones make room', async () => {
     server = await serve(env, ['--max-connections', '4']);
     const { url } = server;
