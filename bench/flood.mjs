@@ -49,7 +49,12 @@ try {
   });
   if (grant.status !== 0) throw new Error(`grant-run failed: ${grant.stderr}`);
   const runToken = grant.stdout.trim();
+  const cpuSeconds = () => {
+    const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  };
   const before = memoryOf(child.pid);
+  const cpuBefore = cpuSeconds();
   const good = {
     jwks: () => probe(`${url}/.well-known/jwks.json`),
     token: () =>
@@ -62,6 +67,7 @@ try {
   const connections = Number(args.connections);
   const watched = await watch(child.pid, good, flood({ url, connections, pipeline: Number(args.pipeline), seconds: Number(args.seconds) }));
   const during = memoryOf(child.pid);
+  const serverCpuSeconds = cpuSeconds() - cpuBefore;
   // After the flood: does it still serve?
   const after = { jwks: await good.jwks(), token: await good.token() };
   const logLines = readFileSync(logFile, 'utf8').split('\n').length - 1;
@@ -75,6 +81,7 @@ try {
     rssBefore: before.rss,
     rssPeakDuringFlood: during.peak,
     rssMaxSampled: Math.max(...watched.samples),
+    serverCpuSeconds,
     good: { jwks: summary(watched.results.jwks), token: summary(watched.results.token) },
     servesAfter: after.jwks.status === 200 && after.token.status === 200,
     accessLogLines: logLines,
@@ -83,7 +90,7 @@ try {
   else {
     const f = figures.flood;
     console.log(`flood: ${f.connections} connections × ${f.pipeline} pipelined GETs for ${f.seconds} s: ${f.opened} opened, ${f.cutByServer} cut by the server, ${f.refused} refused, at most ${f.peakOpen} open at once`);
-    console.log(`server RSS: ${mib(figures.rssBefore)} before, peak ${mib(figures.rssPeakDuringFlood)} (VmHWM)`);
+    console.log(`server RSS: ${mib(figures.rssBefore)} before, peak ${mib(figures.rssPeakDuringFlood)} (VmHWM); CPU during the flood ${serverCpuSeconds.toFixed(2)} s`);
     for (const [k, s] of Object.entries(figures.good)) {
       console.log(`good ${k} requests during the flood: ${s.ok}/${s.requests} answered 200, p50 ${s.p50Ms?.toFixed(1)} ms, p99 ${s.p99Ms?.toFixed(1)} ms, slowest ${s.maxMs.toFixed(1)} ms`);
     }

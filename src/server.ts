@@ -112,13 +112,17 @@ export function createIssuerServer(opts: ServerOptions): Server {
   const waiting = new WeakMap<Socket, Set<IncomingMessage>>();
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const { socket } = req;
-    // The rest of what a connection cut off below had sent is still parsed: answer none of it.
+    // Should the parse of what the connection sent go on, past the pipelining limit, it is cut off.
     if (socket.destroyed) return;
     let queued = waiting.get(socket);
     if (queued === undefined) waiting.set(socket, (queued = new Set()));
     if (queued.size >= MAX_PIPELINED_REQUESTS) return cutOff(socket, queued);
     queued.add(req);
     res.once('close', () => queued.delete(req));
+    // Answer once the parse of what was read is over (Node runs no microtask before): a
+    // connection cut off by then gets no answer built and written for nothing.
+    await undefined;
+    if (socket.destroyed) return;
     const started = process.hrtime.bigint();
     const path = pathOf(req);
     // Own keys only: `/constructor` is not a route.
