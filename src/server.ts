@@ -29,10 +29,20 @@ export interface ServerOptions {
   requestTimeoutMs?: number;
   /** Connections held at once; past it a new connection is closed as soon as it is accepted. */
   maxConnections?: number;
+  /**
+   * How long a connection may stall while a request is answered (nothing read, nothing written:
+   * a client that stopped reading its answer) before it is closed, in milliseconds.
+   */
+  stallTimeoutMs?: number;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 export const DEFAULT_MAX_CONNECTIONS = 1024;
+/**
+ * Without it, a client that stops reading once the socket buffers are full holds its connection
+ * for as long as it likes: busy, so never closed as idle. A thousand of them would hold every slot.
+ */
+export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
 /**
  * Requests a connection may have waiting for their answers. Node parses every request of what
  * it reads at once and queues an answer for each: thousands pipelined in one write by a client
@@ -158,6 +168,8 @@ export function createIssuerServer(opts: ServerOptions): Server {
     handle,
   );
   server.keepAliveTimeout = 65_000;
+  // Node's socket inactivity timeout, set while a request is in progress (keep-alive has its own).
+  server.timeout = opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
   server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   let madeRoomAt = -Infinity;
   server.on('drop', (conn?: { remoteAddress?: string }) => {
