@@ -122,7 +122,7 @@ export function createIssuerServer(opts: ServerOptions): Server {
   const waiting = new WeakMap<Socket, Set<IncomingMessage>>();
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const { socket } = req;
-    // Should the parse of what the connection sent go on, past the pipelining limit, it is cut off.
+    // A connection already closed (cut off below, or gone) is owed no answer.
     if (socket.destroyed) return;
     let queued = waiting.get(socket);
     if (queued === undefined) waiting.set(socket, (queued = new Set()));
@@ -258,9 +258,9 @@ export function condensedLog(write: (text: string) => void, opts: CondensedLogOp
 /**
  * Close a connection now, and stop parsing what it sent. Node parses all it has read (64 KiB, a
  * thousand pipelined requests) before it looks at the socket again, and would build, then abort
- * with an error, a request for each. Its parser asks `onIncoming` (internal, hence
- * the check) at every request's headers how to go on; 2, "the connection changes protocol",
- * ends the parse there, with no parse error to build.
+ * with an error, a request for each. Its parser asks `onIncoming` (internal, hence the check)
+ * at every request's headers how to go on; 2, "the connection changes protocol", ends the parse
+ * there, with no parse error to build.
  */
 function cutOff(socket: Socket, queued: Set<IncomingMessage>): void {
   const parser = (socket as Socket & { parser?: { onIncoming?: unknown } | null }).parser;
