@@ -2,13 +2,13 @@ import type { AddressInfo } from 'node:net';
 import { OzError, describeCause } from '../core/errors.js';
 import { loadSigningKey } from '../core/keys.js';
 import { dataDir } from '../core/paths.js';
-import { createIssuerServer } from '../platform/server.js';
+import { condensedLog, createIssuerServer } from '../platform/server.js';
 import { createKeyCache } from '../platform/key-cache.js';
 import { TOKEN_PATH } from '../core/wire.js';
 import { ISSUER_URL } from '../core/context.js';
 import { parseFrom, readSetting } from '../core/settings.js';
 import { tokenRoute } from '../platform/token-service.js';
-import { ALLOWED_AUDIENCES, RATE_LIMIT, parseHost, parseOneAudience, parsePort, parseRequestTimeout } from '../platform/settings.js';
+import { ALLOWED_AUDIENCES, RATE_LIMIT, parseHost, parseOneAudience, parsePort, parseRequestTimeout, parseMaxConnections } from '../platform/settings.js';
 import { out, note } from './output.js';
 import type { OptionsOf, SERVE } from './spec.js';
 
@@ -18,27 +18,11 @@ function allowedAudiences(flags: string[] | undefined, env: NodeJS.ProcessEnv): 
   return readSetting(ALLOWED_AUDIENCES, env).value;
 }
 
-/**
- * Log lines are written once per turn of the event loop, so that under load one write to
- * stderr (synchronous for files and pipes) carries many access-log lines rather than one.
- */
-function batchedLog(write: (text: string) => void): (line: string) => void {
-  let pending: string[] = [];
-  const flush = () => {
-    const text = pending.join('\n');
-    pending = [];
-    write(text);
-  };
-  return (line) => {
-    if (pending.length === 0) setImmediate(flush);
-    pending.push(line);
-  };
-}
-
 export async function serveCommand(opts: OptionsOf<typeof SERVE>): Promise<void> {
   const host = parseFrom(parseHost, opts.host ?? '127.0.0.1', '--host', 'usage');
   const port = parseFrom(parsePort, opts.port ?? '8787', '--port', 'usage');
   const requestTimeoutMs = opts.requestTimeout === undefined ? undefined : parseFrom(parseRequestTimeout, opts.requestTimeout, '--request-timeout', 'usage') * 1000;
+  const maxConnections = opts.maxConnections === undefined ? undefined : parseFrom(parseMaxConnections, opts.maxConnections, '--max-connections', 'usage');
   const rateLimit = readSetting(RATE_LIMIT, process.env, opts.rateLimit).value;
   const allowed = allowedAudiences(opts.allowAudience, process.env);
   const dir = await dataDir(process.env, process.cwd());
@@ -46,7 +30,7 @@ export async function serveCommand(opts: OptionsOf<typeof SERVE>): Promise<void>
   loadSigningKey(dir);
   const configured = readSetting({ ...ISSUER_URL, fallback: undefined }, process.env, opts.issuer);
   let issuer = configured?.value ?? '';
-  const log = batchedLog(note);
+  const log = condensedLog(note);
   const issuerNow = () => issuer;
   // One view of the key files for the whole server: what the JWKS publishes is what signs.
   const keys = createKeyCache({ dataDir: dir, onReloadError: log });
@@ -59,7 +43,7 @@ export async function serveCommand(opts: OptionsOf<typeof SERVE>): Promise<void>
       log,
     }),
   };
-  const server = createIssuerServer({ issuer: issuerNow, keys, log, routes, requestTimeoutMs });
+  const server = createIssuerServer({ issuer: issuerNow, keys, log, routes, requestTimeoutMs, maxConnections });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new OzError('config', `cannot listen on ${host}:${port}: ${describeCause(e)}`, { cause: e })));
     server.listen(port, host, () => resolve());
@@ -69,7 +53,7 @@ export async function serveCommand(opts: OptionsOf<typeof SERVE>): Promise<void>
   const listening = `http://${shown}:${addr.port}`;
   if (!configured) issuer = listening;
   out(`${listening}\n`);
-  const limits = `${rateLimit > 0 ? `${rateLimit} token requests/s per run` : 'no rate limit'}${allowed.length > 0 ? `, audiences: ${allowed.join(', ')}` : ''}`;
+  const limits = `${rateLimit > 0 ? `${rateLimit} token requests/s per run` : 'no rate limit'}${allowed.length > 0 ? `, audiences: ${allowed.join(', ')}` : ''}, at most ${server.maxConnections} connections`;
   note(`oz: issuer ${issuer} serving on ${listening} (discovery, JWKS, token service at ${TOKEN_PATH}: ${limits}); stop with Ctrl-C or SIGTERM`);
   await new Promise<void>((resolve) => {
     const stop = () => {

@@ -200,6 +200,7 @@ export const SERVE = {
     { flag: '--allow-audience', value: '<aud>', repeatable: true, help: 'issue tokens only for this audience; repeat for more (default $OZ_ALLOWED_AUDIENCES, comma-separated; none: any)' },
     { flag: '--rate-limit', value: '<n>', help: 'token requests per second per run grant, bursts of 3x; 0 turns it off (default $OZ_TOKEN_RATE_LIMIT or 10)' },
     { flag: '--request-timeout', value: '<duration>', default: '15s', help: 'time a client has to send a whole request before it is cut off' },
+    { flag: '--max-connections', value: '<n>', default: '1024', help: 'connections held at once; past it a new one is closed as soon as it is accepted' },
   ],
   examples: [
     'oz issuer serve',

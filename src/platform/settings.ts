@@ -69,3 +69,8 @@ export function parseHost(raw: string): Parsed<string> {
 }
 
 export const parseRequestTimeout = durationAtMost(300);
+
+export function parseMaxConnections(raw: string): Parsed<number> {
+  if (!/^\d{1,7}$/.test(raw) || Number(raw) < 1) return problem('expected a whole number of connections, at least 1');
+  return { ok: true, value: Number(raw) };
+}

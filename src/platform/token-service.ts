@@ -23,6 +23,12 @@ import { ok, problem, quote, type Parsed } from '../core/errors.js';
 export const MAX_BODY_BYTES = 64 * 1024;
 /** Bursts of this many times the rate: a run starting up asks for a few tokens at once. */
 export const RATE_LIMIT_BURST_FACTOR = 3;
+/**
+ * Signatures queued on the thread pool at most. Each is a fraction of a millisecond, so this
+ * many is a few tens of milliseconds of work; past it a request is answered 503 at once, rather
+ * than every request waiting behind a queue that a flood of valid requests could grow without end.
+ */
+export const DEFAULT_MAX_SIGNINGS_IN_FLIGHT = 128;
 
 export interface TokenServiceOptions {
   /** The issuer the service signs as, and that run tokens must name. */
@@ -34,6 +40,7 @@ export interface TokenServiceOptions {
   allowedAudiences?: readonly string[];
   /** Requests per second per run grant; 0 turns the limit off. */
   rateLimit?: number;
+  maxSigningsInFlight?: number;
   log?: (line: string) => void;
 }
 
@@ -77,6 +84,8 @@ export function tokenRoute(opts: TokenServiceOptions): Route {
   const allowed = opts.allowedAudiences && opts.allowedAudiences.length > 0 ? new Set(opts.allowedAudiences) : undefined;
   const rate = opts.rateLimit ?? DEFAULT_RATE_LIMIT;
   const limiter = rate > 0 ? new RateLimiter({ ratePerSecond: rate, burst: Math.max(1, rate * RATE_LIMIT_BURST_FACTOR) }) : undefined;
+  const maxSignings = opts.maxSigningsInFlight ?? DEFAULT_MAX_SIGNINGS_IN_FLIGHT;
+  let signing = 0;
   // Fail at start-up, not on the first request, if the key store is unusable.
   keys.signingKey();
 
@@ -147,9 +156,23 @@ export function tokenRoute(opts: TokenServiceOptions): Route {
           headers: { 'www-authenticate': INVALID_TOKEN_CHALLENGE },
         });
       }
+      if (signing >= maxSignings) {
+        return sendProblem(res, {
+          status: 503,
+          title: 'Service Unavailable',
+          detail: `${signing} tokens are being signed already; ask again in a second`,
+          headers: { 'retry-after': '1' },
+        });
+      }
       const key = keys.signingKey();
       const claims = identityClaims(grant, { issuer: opts.issuer(), audience: parsed.audience, lifetimeSeconds: lifetime, now: signedAt });
-      const token = await signJwtAsync({ alg: key.alg, kid: key.kid, typ: IDENTITY_TOKEN_TYPE }, claims, key.privateKey);
+      signing++;
+      let token: string;
+      try {
+        token = await signJwtAsync({ alg: key.alg, kid: key.kid, typ: IDENTITY_TOKEN_TYPE }, claims, key.privateKey);
+      } finally {
+        signing--;
+      }
       const answer: TokenResponseBody = { token, expires_at: new Date(claims.exp * 1000).toISOString() };
       sendJson(res, 200, answer, { 'cache-control': 'no-store' });
     },
