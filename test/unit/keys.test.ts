@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, statSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { calculateJwkThumbprint } from 'jose';
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type JsonWebKey } from 'node:crypto';
 import { jwkThumbprint, loadSigningKey, publicJwk, publishedKeys, rotateSigningKey, RETIRED_KEY_GRACE_SECONDS, SIGNING_KEY_FILE } from '../../src/keys.js';
 import { OzError } from '../../src/errors.js';
 
@@ -77,6 +77,64 @@ describe('key store', () => {
     expect(e.code).toBe('config');
     expect(e.message).toMatch(message);
     expect(readFileSync(join(dir, SIGNING_KEY_FILE), 'utf8')).toBe(content);
+  });
+
+  describe('refuses a key whose parts do not belong together, before it signs anything', () => {
+    const flip = (s: string, i = 10) => `${s.slice(0, i)}${s[i] === 'A' ? 'B' : 'A'}${s.slice(i + 1)}`;
+    const withKid = (jwk: JsonWebKey) => jwkThumbprint(createPublicKey({ key: jwk, format: 'jwk' }).export({ format: 'jwk' }));
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+    const rsaKid = withKid(rsa);
+    const ecKid = withKid(ec);
+    const nFlipped = { ...rsa, n: flip(rsa.n!) };
+    const eChanged = { ...rsa, e: 'AQAD' };
+    const otherPoint = { ...ec, x: other.x, y: other.y };
+
+    it.each([
+      ['RSA: one character of n changed', 'RS256', nFlipped, rsaKid, /its public modulus n is not the product of its primes p and q/],
+      ['RSA: n changed and kid made to match it', 'RS256', nFlipped, withKid(nFlipped), /its public modulus n is not the product/],
+      ['RSA: n set to AAAA', 'RS256', { ...rsa, n: 'AAAA' }, rsaKid, /its public modulus n is not the product/],
+      ['RSA: e changed and kid made to match it', 'RS256', eChanged, withKid(eChanged), /its public exponent e does not match its private exponents/],
+      ['RSA: dp changed', 'RS256', { ...rsa, dp: flip(rsa.dp!) }, rsaKid, /its public exponent e does not match/],
+      ['RSA: qi changed', 'RS256', { ...rsa, qi: flip(rsa.qi!) }, rsaKid, /its public exponent e does not match/],
+      ['RSA: kid changed', 'RS256', rsa, flip(rsaKid), new RegExp(`its kid "${flip(rsaKid)}" is not the key's RFC 7638 thumbprint "${rsaKid}"`)],
+      ['EC: another key\'s public point, kid made to match it', 'ES256', otherPoint, withKid(otherPoint), /its public point x, y is not the one its private scalar d gives/],
+      ['EC: d changed', 'ES256', { ...ec, d: flip(ec.d!) }, ecKid, /its public point x, y is not the one/],
+      ['EC: kid changed', 'ES256', ec, 'not-the-thumbprint', /its kid "not-the-thumbprint" is not the key's RFC 7638 thumbprint/],
+    ])('%s', (_n, alg, jwk, kid, message) => {
+      mkdirSync(dir, { mode: 0o700 });
+      const content = JSON.stringify({ kid, alg, created_at: '2026-01-01T00:00:00Z', private_jwk: jwk });
+      writeFileSync(join(dir, SIGNING_KEY_FILE), content, { mode: 0o600 });
+      const e = ozError(() => loadSigningKey(dir));
+      expect(e.code).toBe('config');
+      expect(e.message).toMatch(/^signing key ".*signing-key\.json" is unusable \(/);
+      expect(e.message).toMatch(message);
+      expect(readFileSync(join(dir, SIGNING_KEY_FILE), 'utf8')).toBe(content);
+    });
+
+    it('checks a PEM key brought in by hand against its kid too', () => {
+      mkdirSync(dir, { mode: 0o700 });
+      const pem = createPrivateKey({ key: rsa, format: 'jwk' }).export({ type: 'pkcs8', format: 'pem' });
+      writeFileSync(join(dir, SIGNING_KEY_FILE), JSON.stringify({ kid: ecKid, alg: 'RS256', private_key: pem }), { mode: 0o600 });
+      expect(ozError(() => loadSigningKey(dir)).message).toMatch(/its kid ".*" is not the key's RFC 7638 thumbprint/);
+      writeFileSync(join(dir, SIGNING_KEY_FILE), JSON.stringify({ kid: rsaKid, alg: 'RS256', private_key: pem }), { mode: 0o600 });
+      expect(loadSigningKey(dir).kid).toBe(rsaKid);
+    });
+
+    it.each([
+      ['RS256', rsa, rsaKid],
+      ['ES256', ec, ecKid],
+    ])('accepts a sound %s key, and what it signs verifies under the key the JWKS publishes', (alg, jwk, kid) => {
+      mkdirSync(dir, { mode: 0o700 });
+      writeFileSync(join(dir, SIGNING_KEY_FILE), JSON.stringify({ kid, alg, private_jwk: jwk }), { mode: 0o600 });
+      const key = loadSigningKey(dir);
+      const [published] = publishedKeys(dir, new Date(), { create: false });
+      expect(published!.kid).toBe(key.kid);
+      const data = Buffer.from('payload');
+      const sig = sign('sha256', data, { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+      expect(verify('sha256', data, { key: createPublicKey({ key: published!, format: 'jwk' }), dsaEncoding: 'ieee-p1363' }, sig)).toBe(true);
+    });
   });
 
   it('refuses a key file readable by others', () => {
