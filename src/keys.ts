@@ -4,7 +4,7 @@ import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs
 import { join } from 'node:path';
 import { OzError, describeCause, quote } from './errors.js';
 import { SIGNING_ALGS, type SigningAlg } from './jwt.js';
-import { createFileExclusive, ensurePrivateDir, assertPrivateDir, tryUnlink, writeFileAtomic } from './securefile.js';
+import { createFileExclusive, ensurePrivateDir, assertPrivateDir, readFileNoFollow, tryUnlink, writeFileAtomic } from './securefile.js';
 
 /**
  * The embedded issuer's key store, in the data directory:
@@ -51,7 +51,11 @@ interface RetiredKey {
   keep_until: string;
 }
 
-const DATA_DIR_CHECK = { code: 'config', what: 'data directory' } as const;
+const DATA_DIR_CHECK = {
+  code: 'config',
+  what: 'data directory',
+  instead: 'set OZ_DATA_DIR to a private directory such as ~/.local/share/oz',
+} as const;
 
 export function parseAlg(text: string, code: 'usage' | 'config'): SigningAlg {
   const alg = text.toUpperCase();
@@ -106,7 +110,8 @@ function readStoredKey(path: string): SigningKey | undefined {
   let raw: Buffer;
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // O_NONBLOCK: opening a FIFO planted at the path would otherwise wait for a writer forever.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
@@ -115,6 +120,7 @@ function readStoredKey(path: string): SigningKey | undefined {
   }
   try {
     const st = fstatSync(fd);
+    if (!st.isFile()) throw corrupt(path, 'it is not a regular file');
     if (st.mode & 0o077) {
       throw new OzError('config', `signing key ${quote(path)} is readable by other users (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
     }
@@ -205,6 +211,11 @@ export interface LoadOptions {
 
 /** The active signing key, created on first use. */
 export function loadSigningKey(dataDir: string, opts: LoadOptions = {}): SigningKey {
+  return openSigningKey(dataDir, opts).key;
+}
+
+/** The active signing key, and whether this call created it (it won the race to). */
+export function openSigningKey(dataDir: string, opts: LoadOptions = {}): { key: SigningKey; created: boolean } {
   const path = join(dataDir, SIGNING_KEY_FILE);
   let dirChecked = false;
   try {
@@ -216,39 +227,78 @@ export function loadSigningKey(dataDir: string, opts: LoadOptions = {}): Signing
     if (!(e instanceof OzError) || (e.cause as NodeJS.ErrnoException | undefined)?.code !== 'ENOENT') throw e;
   }
   const existing = dirChecked ? readStoredKey(path) : undefined;
-  if (existing) return existing;
+  if (existing) return { key: existing, created: false };
   if (opts.create === false) {
-    throw new OzError('config', `no signing key in ${quote(dataDir)}: run \`oz issuer init\` first`);
+    throw new OzError('config', `no signing key in ${quote(dataDir)}: run \`oz issuer init\` first (or set OZ_DATA_DIR to the directory that holds the key)`);
   }
   ensurePrivateDir(dataDir, DATA_DIR_CHECK);
   const fresh = generate(opts.alg ?? 'RS256');
+  let created: boolean;
   try {
-    createFileExclusive(path, serialise(fresh));
+    created = createFileExclusive(path, serialise(fresh));
   } catch (e) {
     throw new OzError('config', `cannot create signing key in ${quote(dataDir)}: ${describeCause(e)}`, { cause: e });
   }
   // Whether we won the race or another process did, the file on disk is the key.
   const key = readStoredKey(path);
   if (!key) throw new OzError('config', `signing key ${quote(path)} vanished while it was being created`);
-  return key;
+  return { key, created };
 }
 
 function readRetired(dataDir: string): RetiredKey[] {
   const path = join(dataDir, RETIRED_KEYS_FILE);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readFileNoFollow(path).toString('utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new OzError('config', `cannot read ${quote(path)}: ${describeCause(e)}`, { cause: e });
   }
   try {
-    const parsed = JSON.parse(text) as { keys?: RetiredKey[] };
-    if (!Array.isArray(parsed.keys)) throw new Error('no "keys" array');
-    return parsed.keys;
+    const parsed = JSON.parse(text) as { keys?: unknown } | null;
+    if (!parsed || !Array.isArray(parsed.keys)) throw new Error('no "keys" array');
+    return parsed.keys.map((entry, i) => {
+      try {
+        return retiredEntry(entry);
+      } catch (e) {
+        throw new Error(`entry ${i}: ${describeCause(e)}`);
+      }
+    });
   } catch (e) {
     throw new OzError('config', `retired key list ${quote(path)} is corrupt (${describeCause(e)}); restore it or remove it (retired keys will then stop being published)`, { cause: e });
   }
+}
+
+/**
+ * One entry of retired-keys.json, rebuilt from its public members only: whatever else the
+ * file holds (a private member, a stray field) is never published, and a key that does not
+ * import, is not RSA or P-256, or whose kid is not its thumbprint is refused.
+ */
+function retiredEntry(entry: unknown): RetiredKey {
+  if (!entry || typeof entry !== 'object') throw new Error(`expected an object, found ${entry === null ? 'null' : typeof entry}`);
+  const { jwk, retired_at, keep_until } = entry as Partial<Record<keyof RetiredKey, unknown>>;
+  if (typeof keep_until !== 'string' || Number.isNaN(Date.parse(keep_until))) throw new Error('"keep_until" is not a date');
+  if (!jwk || typeof jwk !== 'object') throw new Error('no "jwk" object');
+  const { kty, alg, kid } = jwk as Record<string, unknown>;
+  const str = (name: string) => {
+    const v = (jwk as Record<string, unknown>)[name];
+    if (typeof v !== 'string' || !/^[A-Za-z0-9_-]+$/.test(v)) throw new Error(`"${name}" is not a base64url string`);
+    return v;
+  };
+  let members: JsonWebKey;
+  if (kty === 'RSA' && alg === 'RS256') members = { kty, n: str('n'), e: str('e') };
+  else if (kty === 'EC' && alg === 'ES256' && (jwk as JsonWebKey).crv === 'P-256') members = { kty, crv: 'P-256', x: str('x'), y: str('y') };
+  else throw new Error('not an RS256 RSA key or an ES256 P-256 key');
+  let derived: JsonWebKey;
+  try {
+    derived = createPublicKey({ key: members, format: 'jwk' }).export({ format: 'jwk' });
+  } catch (e) {
+    throw new Error(`the key does not import: ${describeCause(e)}`);
+  }
+  const thumbprint = jwkThumbprint(derived);
+  if (kid !== thumbprint) throw new Error(`its kid ${quote(String(kid))} is not the key's RFC 7638 thumbprint ${quote(thumbprint)}`);
+  const published = { ...(kty === 'RSA' ? { kty, n: derived.n, e: derived.e } : { kty, crv: derived.crv, x: derived.x, y: derived.y }), kid: thumbprint, alg, use: 'sig' } as PublicJwk;
+  return { jwk: published, retired_at: String(retired_at ?? ''), keep_until };
 }
 
 /** Public keys to publish: the active key and every retired key whose tokens may still be valid. */
@@ -273,7 +323,13 @@ export interface RotateResult {
 export function rotateSigningKey(dataDir: string, now: Date, alg?: SigningAlg): RotateResult {
   const old = loadSigningKey(dataDir, { create: false });
   const lock = join(dataDir, ROTATE_LOCK);
-  if (!createFileExclusive(lock, `${process.pid}\n`, { durable: false })) {
+  let locked: boolean;
+  try {
+    locked = createFileExclusive(lock, `${process.pid}\n`, { durable: false });
+  } catch (e) {
+    throw new OzError('io', `cannot rotate the signing key: cannot write in the data directory ${quote(dataDir)}: ${describeCause(e)}`, { cause: e });
+  }
+  if (!locked) {
     throw new OzError('config', `another \`oz issuer rotate\` is running (lock ${quote(lock)}); if none is, remove the lock file`);
   }
   try {

@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { chmodSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { OzError, describeCause, quote } from '../errors.js';
 import { normaliseIssuerUrl, readIssuerUrl } from '../context.js';
-import { loadSigningKey, parseAlg, publishedKeys, rotateSigningKey, SIGNING_KEY_FILE } from '../keys.js';
+import { loadSigningKey, openSigningKey, parseAlg, publishedKeys, rotateSigningKey } from '../keys.js';
 import { discoveryDocument, jwksDocument, DISCOVERY_PATH, JWKS_PATH } from '../issuer.js';
 import { dataDir } from '../paths.js';
 import { writeFileAtomic } from '../securefile.js';
@@ -23,8 +23,8 @@ export function issuerUrl(flag: string | undefined): string {
 
 export async function initCommand(opts: { alg?: string; json?: boolean }): Promise<void> {
   const d = await dir();
-  const existed = existsSync(join(d, SIGNING_KEY_FILE));
-  const key = loadSigningKey(d, { alg: defaultAlg(opts.alg) });
+  const { key, created } = openSigningKey(d, { alg: defaultAlg(opts.alg) });
+  const existed = !created;
   if (existed && opts.alg && opts.alg !== key.alg) {
     note(`oz: a ${key.alg} key already exists; use \`oz issuer rotate --alg ${opts.alg}\` to change algorithm`);
   }
@@ -39,12 +39,33 @@ export async function rotateCommand(opts: { alg?: string; json?: boolean }): Pro
   out(`Old key ${r.previous.kid} stays in the JWKS until ${r.previous.keepUntil}\n`);
 }
 
+// The commands that only read the keys never create one: on an empty or mistyped data
+// directory a fresh key would be published that has signed nothing and that no relying party
+// has seen, while the real key sits elsewhere.
+const READ_ONLY = { create: false } as const;
+
 export async function jwksCommand(): Promise<void> {
-  json(jwksDocument(publishedKeys(await dir(), new Date())));
+  json(jwksDocument(publishedKeys(await dir(), new Date(), READ_ONLY)));
 }
 
 export async function discoveryCommand(opts: { issuer?: string }): Promise<void> {
-  json(discoveryDocument(issuerUrl(opts.issuer)));
+  const issuer = issuerUrl(opts.issuer);
+  loadSigningKey(await dir(), READ_ONLY);
+  json(discoveryDocument(issuer));
+}
+
+/**
+ * Create `dir` and its missing parents 0755 whatever the umask: 0777 under umask 000 would let
+ * another user replace the JWKS, and 0700 under umask 077 would hide it from the web server.
+ * Directories that existed are left as they are.
+ */
+function makePublicDirs(dir: string): void {
+  const first = mkdirSync(dir, { recursive: true, mode: 0o755 });
+  if (first === undefined) return;
+  for (let d = dir; ; d = dirname(d)) {
+    chmodSync(d, 0o755);
+    if (d === first || d === dirname(d)) break;
+  }
 }
 
 /**
@@ -57,12 +78,12 @@ export async function publishCommand(opts: { out: string; issuer?: string }): Pr
   const root = resolve(opts.out);
   const files: [string, unknown][] = [
     [DISCOVERY_PATH, discoveryDocument(issuer)],
-    [JWKS_PATH, jwksDocument(publishedKeys(await dir(), new Date()))],
+    [JWKS_PATH, jwksDocument(publishedKeys(await dir(), new Date(), READ_ONLY))],
   ];
   for (const [rel, doc] of files) {
     const path = join(root, rel);
     try {
-      mkdirSync(join(path, '..'), { recursive: true });
+      makePublicDirs(dirname(path));
       writeFileAtomic(path, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o644 });
     } catch (e) {
       throw new OzError('io', `cannot write ${quote(path)}: ${describeCause(e)}`, { cause: e });

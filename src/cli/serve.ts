@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { OzError, describeCause, quote } from '../errors.js';
-import { loadSigningKey } from '../keys.js';
+import { openSigningKey } from '../keys.js';
 import { dataDir } from '../paths.js';
 import { createIssuerServer } from '../server.js';
 import { createKeyCache } from '../key-cache.js';
@@ -82,7 +82,10 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   const allowed = allowedAudiences(opts.allowAudience, process.env);
   const dir = await dataDir(process.env, process.cwd());
   // Create (or check) the key before listening, so a broken key store fails at start-up.
-  loadSigningKey(dir);
+  const { key, created } = openSigningKey(dir);
+  if (created) {
+    note(`oz: no signing key in ${dir}: created a new ${key.alg} key, kid ${key.kid} (if the key lives elsewhere, stop and set OZ_DATA_DIR)`);
+  }
   const explicitIssuer = opts.issuer !== undefined || (process.env.OZ_ISSUER_URL ?? '') !== '';
   let issuer = explicitIssuer ? issuerUrl(opts.issuer) : '';
   const log = batchedLog(note);
