@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { calculateJwkThumbprint } from 'jose';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type JsonWebKey } from 'node:crypto';
-import { jwkThumbprint, loadSigningKey, publicJwk, publishedKeys, rotateSigningKey, RETIRED_KEY_GRACE_SECONDS, SIGNING_KEY_FILE } from '../../src/keys.js';
+import { jwkThumbprint, loadSigningKey, publicJwk, publishedKeys, rotateSigningKey, RETIRED_KEY_GRACE_SECONDS, RETIRED_KEYS_FILE, SIGNING_KEY_FILE } from '../../src/keys.js';
+import { isSharedDir } from '../../src/securefile.js';
 import { OzError } from '../../src/errors.js';
 
 let dir: string;
@@ -182,7 +183,62 @@ describe('key store', () => {
     expect(publishedKeys(dir, new Date()).map((k) => k.kty).sort()).toEqual(['EC', 'RSA']);
   });
 
+  describe('retired-keys.json', () => {
+    const retire = () => {
+      loadSigningKey(dir);
+      rotateSigningKey(dir, new Date());
+      const file = join(dir, RETIRED_KEYS_FILE);
+      return { file, doc: JSON.parse(readFileSync(file, 'utf8')) as { keys: { jwk: Record<string, unknown>; keep_until: string }[] } };
+    };
+
+    it('publishes only the public members of an entry, whatever else it holds', () => {
+      const { file, doc } = retire();
+      const stray = { d: 'c2VjcmV0', p: 'c2VjcmV0', note: 'x', key_ops: ['sign'] };
+      Object.assign(doc.keys[0]!.jwk, stray);
+      writeFileSync(file, JSON.stringify(doc), { mode: 0o600 });
+      const retired = publishedKeys(dir, new Date()).find((k) => k.kid === doc.keys[0]!.jwk.kid)!;
+      expect(Object.keys(retired).sort()).toEqual(['alg', 'e', 'kid', 'kty', 'n', 'use']);
+    });
+
+    it.each([
+      ['a null entry', (d: { keys: unknown[] }) => d.keys.push(null), /entry 1: expected an object, found null/],
+      ['a string entry', (d: { keys: unknown[] }) => (d.keys[0] = 'key'), /entry 0: expected an object, found string/],
+      ['no jwk', (d: { keys: { jwk?: unknown }[] }) => delete d.keys[0]!.jwk, /entry 0: no "jwk" object/],
+      ['a keep_until that is no date', (d: { keys: { keep_until: string }[] }) => (d.keys[0]!.keep_until = 'soon'), /entry 0: "keep_until" is not a date/],
+      ['n set to ""', (d: { keys: { jwk: Record<string, unknown> }[] }) => (d.keys[0]!.jwk.n = ''), /entry 0: "n" is not a base64url string/],
+      ['an HS256 key', (d: { keys: { jwk: Record<string, unknown> }[] }) => (d.keys[0]!.jwk = { kty: 'oct', k: 'c2VjcmV0', alg: 'HS256', kid: 'k' }), /entry 0: not an RS256 RSA key or an ES256 P-256 key/],
+      ['n changed', (d: { keys: { jwk: Record<string, unknown> }[] }) => (d.keys[0]!.jwk.n = `${String(d.keys[0]!.jwk.n).slice(0, -4)}AAAA`), /entry 0: its kid ".*" is not the key's RFC 7638 thumbprint/],
+      ['an EC point off the curve', (d: { keys: { jwk: Record<string, unknown> }[] }) => (d.keys[0]!.jwk = { kty: 'EC', crv: 'P-256', alg: 'ES256', kid: 'k', x: 'AAAA', y: 'AAAA' }), /entry 0: the key does not import/],
+    ])('refuses %s, naming the file (exit 3)', (_n, change, message) => {
+      const { file, doc } = retire();
+      change(doc as never);
+      writeFileSync(file, JSON.stringify(doc), { mode: 0o600 });
+      const e = ozError(() => publishedKeys(dir, new Date()));
+      expect(e.code).toBe('config');
+      expect(e.message).toMatch(/^retired key list ".*retired-keys\.json" is corrupt \(/);
+      expect(e.message).toMatch(message);
+    });
+  });
+
   it('rotate without a key says to run init', () => {
     expect(ozError(() => rotateSigningKey(dir, new Date())).message).toMatch(/no signing key .* run `oz issuer init` first/);
+  });
+});
+
+describe('isSharedDir: where chmod 700 is never the advice', () => {
+  it.each([
+    ['/tmp', 0o41777, true],
+    ['/', 0o40755, true],
+    ['/usr', 0o40755, true],
+    ['/srv', 0o40755, true],
+    ['/var/tmp', 0o41777, true],
+    ['/usr/local', 0o40755, true],
+    ['/var/lib', 0o40755, true],
+    ['/home/me/shared', 0o41777, true],
+    ['/srv/oz', 0o40755, false],
+    ['/home/me/.local/share/oz', 0o40755, false],
+    ['/var/lib/oz', 0o40770, false],
+  ])('%s (mode %o): %s', (dir, mode, shared) => {
+    expect(isSharedDir(dir, mode)).toBe(shared);
   });
 });
