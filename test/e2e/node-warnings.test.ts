@@ -37,5 +37,4 @@ describe('Node warnings in --format gcp', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ success: true });
     expect(r.stderr).toMatch(/^Warning: Ignoring extra certs from `\/nonexistent\/ca\.pem`, load failed: .*\n$/);
   });
-
 });
