@@ -71,7 +71,7 @@ function checkKeyPair(key, priv) {
     ok = ecdh.getPublicKey().subarray(1, 33).equals(Buffer.from(pub.x, 'base64url'));
   }
   const members = pub.kty === 'RSA' ? { e: pub.e, kty: pub.kty, n: pub.n } : { crv: pub.crv, kty: pub.kty, x: pub.x, y: pub.y };
-  const kid = crypto.createHash('sha256').update(JSON.stringify(members)).digest('base64url');
+  const kid = crypto.hash ? crypto.hash('sha256', JSON.stringify(members), 'base64url') : crypto.createHash('sha256').update(JSON.stringify(members)).digest('base64url');
   if (!ok || !kid) throw new Error('the key pair check failed on a sound key');
 }
 
