@@ -46,6 +46,11 @@ const OPS = {
   // thumbprint of the derived public key, then n = p·q and the CRT exponents, or d·G for EC.
   'check key pair RS256 (key parsed)': (ctx) => checkKeyPair(ctx.key, ctx.jwk),
   'check key pair ES256 (key parsed)': (ctx) => checkKeyPair(ctx.ecKey, ctx.ecJwk),
+  // In context: what the check adds to loading a key and signing once, as issue-token does.
+  'JWK import + sign RS256': (ctx) => importAndSign(ctx.jwk, false),
+  'JWK import + check + sign RS256': (ctx) => importAndSign(ctx.jwk, true),
+  'JWK import + sign ES256': (ctx) => importAndSign(ctx.ecJwk, false),
+  'JWK import + check + sign ES256': (ctx) => importAndSign(ctx.ecJwk, true),
   'new URL(issuer)': () => new URL('http://127.0.0.1:8787'),
   'write file atomically (tmp+rename)': (ctx) => {
     const fs = require('node:fs');
@@ -73,6 +78,13 @@ function checkKeyPair(key, priv) {
   const members = pub.kty === 'RSA' ? { e: pub.e, kty: pub.kty, n: pub.n } : { crv: pub.crv, kty: pub.kty, x: pub.x, y: pub.y };
   const kid = crypto.hash ? crypto.hash('sha256', JSON.stringify(members), 'base64url') : crypto.createHash('sha256').update(JSON.stringify(members)).digest('base64url');
   if (!ok || !kid) throw new Error('the key pair check failed on a sound key');
+}
+
+function importAndSign(jwk, check) {
+  const crypto = require('node:crypto');
+  const key = crypto.createPrivateKey({ key: jwk, format: 'jwk' });
+  if (check) checkKeyPair(key, jwk);
+  crypto.sign('sha256', Buffer.from('header.payload'), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
 }
 
 if (args[0] === '--child') {

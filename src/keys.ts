@@ -164,7 +164,7 @@ const bigint = (b64url: string | undefined): bigint => {
  * Why the stored key would sign tokens that do not verify, or undefined when it is sound.
  * Node imports a private JWK without checking that its parts belong together: with one
  * character of `n` changed it signs happily, and what it signs verifies under no published
- * key. Run on every load, so it is arithmetic rather than a trial signature: about 0.4 ms of
+ * key. Run on every load, so it is arithmetic rather than a trial signature: 0.4 to 0.5 ms of
  * CPU in a CLI process that loads the key once (half of it the first SHA-256), 50 to 90 µs
  * warm, where a trial signature would double the cost of every token issued. Checked:
  * - the kid must be the RFC 7638 thumbprint of the public key Node derives from the private
