@@ -73,11 +73,12 @@ describe('commands that only read the keys never create one', () => {
   it('serve creating a key on its first start says so on stderr; the next start does not', async () => {
     server = await serve(env);
     const kid = JSON.parse(readFileSync(join(data, 'signing-key.json'), 'utf8')).kid;
-    await new Promise((r) => setTimeout(r, 100));
+    // stderr and stdout are separate pipes: the note may arrive just after the URL.
+    await until(() => server!.stderr().includes('serving on'));
     expect(server.stderr()).toContain(`oz: no signing key in ${data}: created a new RS256 key, kid ${kid}`);
     await server.stop();
     server = await serve(env);
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => server!.stderr().includes('serving on'));
     expect(server.stderr()).not.toContain('created a new');
   });
 });
@@ -188,4 +189,9 @@ function execFileResult(file: string, args: string[], uid: number, env: Record<s
     const err = e as { status: number | null; stderr: string };
     return { code: err.status, stderr: err.stderr };
   }
+}
+
+async function until(ready: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ready() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
 }
