@@ -42,6 +42,15 @@ const OPS = {
     fs.readFileSync(fd);
     fs.closeSync(fd);
   },
+  // What loading a key adds to check it (src/keys.ts keyPairMismatch): the RFC 7638
+  // thumbprint of the derived public key, then n = p·q and the CRT exponents, or d·G for EC.
+  'check key pair RS256 (key parsed)': (ctx) => checkKeyPair(ctx.key, ctx.jwk),
+  'check key pair ES256 (key parsed)': (ctx) => checkKeyPair(ctx.ecKey, ctx.ecJwk),
+  // In context: what the check adds to loading a key and signing once, as issue-token does.
+  'JWK import + sign RS256': (ctx) => importAndSign(ctx.jwk, false),
+  'JWK import + check + sign RS256': (ctx) => importAndSign(ctx.jwk, true),
+  'JWK import + sign ES256': (ctx) => importAndSign(ctx.ecJwk, false),
+  'JWK import + check + sign ES256': (ctx) => importAndSign(ctx.ecJwk, true),
   'new URL(issuer)': () => new URL('http://127.0.0.1:8787'),
   'write file atomically (tmp+rename)': (ctx) => {
     const fs = require('node:fs');
@@ -53,6 +62,31 @@ const OPS = {
   },
 };
 
+function checkKeyPair(key, priv) {
+  const crypto = require('node:crypto');
+  const pub = crypto.createPublicKey(key).export({ format: 'jwk' });
+  const big = (b) => BigInt(`0x${Buffer.from(b, 'base64url').toString('hex')}`);
+  let ok;
+  if (pub.kty === 'RSA') {
+    const [n, e, p, q, dp, dq, qi] = [pub.n, pub.e, priv.p, priv.q, priv.dp, priv.dq, priv.qi].map(big);
+    ok = n === p * q && (e * dp) % (p - 1n) === 1n && (e * dq) % (q - 1n) === 1n && (q * qi) % p === 1n;
+  } else {
+    const ecdh = crypto.createECDH('prime256v1');
+    ecdh.setPrivateKey(Buffer.from(priv.d, 'base64url'));
+    ok = ecdh.getPublicKey().subarray(1, 33).equals(Buffer.from(pub.x, 'base64url'));
+  }
+  const members = pub.kty === 'RSA' ? { e: pub.e, kty: pub.kty, n: pub.n } : { crv: pub.crv, kty: pub.kty, x: pub.x, y: pub.y };
+  const kid = crypto.hash ? crypto.hash('sha256', JSON.stringify(members), 'base64url') : crypto.createHash('sha256').update(JSON.stringify(members)).digest('base64url');
+  if (!ok || !kid) throw new Error('the key pair check failed on a sound key');
+}
+
+function importAndSign(jwk, check) {
+  const crypto = require('node:crypto');
+  const key = crypto.createPrivateKey({ key: jwk, format: 'jwk' });
+  if (check) checkKeyPair(key, jwk);
+  crypto.sign('sha256', Buffer.from('header.payload'), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+}
+
 if (args[0] === '--child') {
   const name = args[1];
   const dir = args[2];
@@ -60,8 +94,9 @@ if (args[0] === '--child') {
   const fs = require('node:fs');
   // Only raw bytes are read before the clock starts, so that no key parsing is warmed up.
   const read = (f) => fs.readFileSync(`${dir}/${f}`);
-  const ctx = { dir, file: `${dir}/key.pem`, pem: read('key.pem'), der: read('key.der'), jwk: JSON.parse(read('key.jwk')), json: read('signing-key.json').toString('utf8') };
-  if (name.startsWith('sign')) ctx.key = crypto.createPrivateKey(ctx.pem);
+  const ctx = { dir, file: `${dir}/key.pem`, pem: read('key.pem'), der: read('key.der'), jwk: JSON.parse(read('key.jwk')), ecJwk: JSON.parse(read('ec.jwk')), json: read('signing-key.json').toString('utf8') };
+  if (name.startsWith('sign') || name.startsWith('check')) ctx.key = crypto.createPrivateKey({ key: ctx.jwk, format: 'jwk' });
+  if (name.startsWith('check')) ctx.ecKey = crypto.createPrivateKey({ key: ctx.ecJwk, format: 'jwk' });
   const t0 = process.hrtime.bigint();
   OPS[name](ctx);
   const us = Number(process.hrtime.bigint() - t0) / 1000;
@@ -81,6 +116,8 @@ if (args[0] === '--child') {
   fs.writeFileSync(`${dir}/key.pem`, pem, { mode: 0o600 });
   fs.writeFileSync(`${dir}/key.der`, key.export({ type: 'pkcs8', format: 'der' }), { mode: 0o600 });
   fs.writeFileSync(`${dir}/key.jwk`, JSON.stringify(key.export({ format: 'jwk' })), { mode: 0o600 });
+  const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  fs.writeFileSync(`${dir}/ec.jwk`, JSON.stringify(ec.export({ format: 'jwk' })), { mode: 0o600 });
   fs.writeFileSync(`${dir}/signing-key.json`, `${JSON.stringify({ kid: 'k', alg: 'RS256', created_at: new Date().toISOString(), private_key: pem }, null, 2)}\n`, { mode: 0o600 });
   const median = (xs) => {
     const s = [...xs].sort((a, b) => a - b);

@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { chmodSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { OzError, describeCause, quote } from '../core/errors.js';
 import { readIssuerUrl, SIGNING_ALG } from '../core/context.js';
 import { readSetting } from '../core/settings.js';
-import { loadSigningKey, publishedKeys, rotateSigningKey, SIGNING_KEY_FILE } from '../core/keys.js';
+import { loadSigningKey, openSigningKey, publishedKeys, rotateSigningKey } from '../core/keys.js';
 import { discoveryDocument, jwksDocument } from '../platform/issuer.js';
 import { DISCOVERY_PATH, JWKS_PATH } from '../core/wire.js';
 import { dataDir } from '../core/paths.js';
@@ -17,8 +17,8 @@ const json = (v: unknown) => out(`${JSON.stringify(v, null, 2)}\n`);
 
 export async function initCommand(opts: OptionsOf<typeof INIT>): Promise<void> {
   const d = await dir();
-  const existed = existsSync(join(d, SIGNING_KEY_FILE));
-  const key = loadSigningKey(d, { alg: readSetting(SIGNING_ALG, env, opts.alg)?.value });
+  const { key, created } = openSigningKey(d, { alg: readSetting(SIGNING_ALG, env, opts.alg)?.value });
+  const existed = !created;
   if (existed && opts.alg && opts.alg !== key.alg) {
     note(`oz: a ${key.alg} key already exists; use \`oz issuer rotate --alg ${opts.alg}\` to change algorithm`);
   }
@@ -33,12 +33,33 @@ export async function rotateCommand(opts: OptionsOf<typeof ROTATE>): Promise<voi
   out(`Old key ${r.previous.kid} stays in the JWKS until ${r.previous.keepUntil}\n`);
 }
 
+// The commands that only read the keys never create one: on an empty or mistyped data
+// directory a fresh key would be published that has signed nothing and that no relying party
+// has seen, while the real key sits elsewhere.
+const READ_ONLY = { create: false } as const;
+
 export async function jwksCommand(): Promise<void> {
-  json(jwksDocument(publishedKeys(await dir(), new Date())));
+  json(jwksDocument(publishedKeys(await dir(), new Date(), READ_ONLY)));
 }
 
 export async function discoveryCommand(opts: OptionsOf<typeof DISCOVERY>): Promise<void> {
-  json(discoveryDocument(readIssuerUrl(env, opts.issuer)));
+  const issuer = readIssuerUrl(env, opts.issuer);
+  loadSigningKey(await dir(), READ_ONLY);
+  json(discoveryDocument(issuer));
+}
+
+/**
+ * Create `dir` and its missing parents 0755 whatever the umask: 0777 under umask 000 would let
+ * another user replace the JWKS, and 0700 under umask 077 would hide it from the web server.
+ * Directories that existed are left as they are.
+ */
+function makePublicDirs(dir: string): void {
+  const first = mkdirSync(dir, { recursive: true, mode: 0o755 });
+  if (first === undefined) return;
+  for (let d = dir; ; d = dirname(d)) {
+    chmodSync(d, 0o755);
+    if (d === first || d === dirname(d)) break;
+  }
 }
 
 /**
@@ -51,12 +72,12 @@ export async function publishCommand(opts: OptionsOf<typeof PUBLISH>): Promise<v
   const root = resolve(opts.out!);
   const files: [string, unknown][] = [
     [DISCOVERY_PATH, discoveryDocument(issuer)],
-    [JWKS_PATH, jwksDocument(publishedKeys(await dir(), new Date()))],
+    [JWKS_PATH, jwksDocument(publishedKeys(await dir(), new Date(), READ_ONLY))],
   ];
   for (const [rel, doc] of files) {
     const path = join(root, rel);
     try {
-      mkdirSync(join(path, '..'), { recursive: true });
+      makePublicDirs(dirname(path));
       writeFileAtomic(path, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o644 });
     } catch (e) {
       throw new OzError('io', `cannot write ${quote(path)}: ${describeCause(e)}`, { cause: e });

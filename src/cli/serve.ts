@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { OzError, describeCause } from '../core/errors.js';
-import { loadSigningKey } from '../core/keys.js';
+import { openSigningKey } from '../core/keys.js';
 import { dataDir } from '../core/paths.js';
 import { condensedLog, createIssuerServer } from '../platform/server.js';
 import { createKeyCache } from '../platform/key-cache.js';
@@ -27,7 +27,10 @@ export async function serveCommand(opts: OptionsOf<typeof SERVE>): Promise<void>
   const allowed = allowedAudiences(opts.allowAudience, process.env);
   const dir = await dataDir(process.env, process.cwd());
   // Create (or check) the key before listening, so a broken key store fails at start-up.
-  loadSigningKey(dir);
+  const { key, created } = openSigningKey(dir);
+  if (created) {
+    note(`oz: no signing key in ${dir}: created a new ${key.alg} key, kid ${key.kid} (if the key lives elsewhere, stop and set OZ_DATA_DIR)`);
+  }
   const configured = readSetting({ ...ISSUER_URL, fallback: undefined }, process.env, opts.issuer);
   let issuer = configured?.value ?? '';
   const log = condensedLog(note);

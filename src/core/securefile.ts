@@ -1,5 +1,6 @@
-import { closeSync, constants, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 
 import { OzError, describeCause, quote } from './errors.js';
 
@@ -12,7 +13,12 @@ import { OzError, describeCause, quote } from './errors.js';
 
 const currentUid = (): number | undefined => (typeof process.getuid === 'function' ? process.getuid() : undefined);
 
-export type DirCheck = { code: 'config' | 'usage' | 'io'; what: string };
+export type DirCheck = {
+  code: 'config' | 'usage' | 'io';
+  what: string;
+  /** What to do instead when the directory is shared or the system's, where chmod is no answer. */
+  instead?: string;
+};
 
 /**
  * Create `dir` (0700) if it does not exist and check that it is private: a real directory,
@@ -46,9 +52,29 @@ export function assertPrivateDir(dir: string, check: DirCheck, strict = true): v
   }
   const loose = strict ? st.mode & 0o077 : st.mode & 0o022;
   if (loose) {
-    const mode = (st.mode & 0o777).toString(8).padStart(3, '0');
-    throw new OzError(check.code, `${check.what} ${quote(dir)} has mode ${mode}, open to other users; run: chmod 700 ${shellWord(dir)}`);
+    const mode = (st.mode & 0o7777).toString(8).padStart(3, '0');
+    const advice = isSharedDir(dir, st.mode) ? `it is shared or a system directory: ${check.instead ?? 'use a private directory of your own'}` : `run: chmod 700 ${shellWord(dir)}`;
+    throw new OzError(check.code, `${check.what} ${quote(dir)} has mode ${mode}, open to other users; ${advice}`);
   }
+}
+
+/** Directories that belong to the system or to everyone: depth one and the usual below it. */
+const SYSTEM_DIRS = new Set([
+  '/dev/shm', '/home', '/run/user', '/usr/bin', '/usr/lib', '/usr/libexec', '/usr/local', '/usr/local/bin',
+  '/usr/local/lib', '/usr/local/share', '/usr/sbin', '/usr/share', '/var/cache', '/var/lib', '/var/log',
+  '/var/run', '/var/spool', '/var/tmp', '/var/www', '/private/tmp', '/private/var',
+]);
+
+/**
+ * Whether a directory that is open to others is one whose mode is not ours to change: sticky
+ * (a shared directory such as /tmp, open to all by design), directly under / (/usr, /srv,
+ * /tmp) or a well-known system directory. Making one of those 0700 would break every other
+ * user of it.
+ */
+export function isSharedDir(dir: string, mode: number): boolean {
+  if (mode & 0o1000) return true;
+  if (dirname(dir) === '/' || dirname(dir) === dir) return true;
+  return SYSTEM_DIRS.has(dir);
 }
 
 function shellWord(s: string): string {
@@ -62,6 +88,9 @@ function tempNameFor(path: string): string {
 function writeExclusive(tmp: string, data: string | Uint8Array, mode: number, durable: boolean): void {
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
   try {
+    // The umask narrows the mode given to open(2): a secret's 0600 stays 0600 under any usual
+    // umask, but a public file (0644) would become 0600 under umask 077, so it is set exactly.
+    if (mode & 0o077) fchmodSync(fd, mode);
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
     let off = 0;
     while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
@@ -108,10 +137,15 @@ export function createFileExclusive(path: string, data: string | Uint8Array, opt
   }
 }
 
-/** Read a file without following a symlink in its last component. */
+/**
+ * Read a regular file without following a symlink in its last component. A FIFO or device
+ * planted at the path is refused (EFTYPE) rather than waited on: O_NONBLOCK keeps the open
+ * from blocking, and it changes nothing for a regular file.
+ */
 export function readFileNoFollow(path: string): Buffer {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
+    if (!fstatSync(fd).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EFTYPE' });
     return readFileSync(fd);
   } finally {
     closeSync(fd);

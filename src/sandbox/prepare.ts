@@ -11,7 +11,11 @@ import { issueToken } from './sources/index.js';
 import { MAX_TOKEN_SECONDS } from '../core/claims.js';
 import type { EnvAssignment } from './shell.js';
 
-const PREPARE_DIR_CHECK = { code: 'config', what: 'prepare directory' } as const;
+const PREPARE_DIR_CHECK = {
+  code: 'config',
+  what: 'prepare directory',
+  instead: 'pass --dir (or set OZ_PREPARE_DIR) a private directory such as ~/.cache/oz-run',
+} as const;
 
 /** File names inside the private directory; cleanup removes exactly these. */
 export const PREPARED_FILES = {

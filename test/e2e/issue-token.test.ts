@@ -144,7 +144,7 @@ describe('oz federate issue-token (embedded issuer)', () => {
       const r = await oz(['federate', 'issue-token', '--audience', 'a'], { env });
       expect(r.code).toBe(3);
       expect(r.stdout).toBe('');
-      expect(r.stderr).toMatch(/^oz: cannot read signing key ".*signing-key.json": .*EISDIR/);
+      expect(r.stderr).toMatch(/^oz: signing key ".*signing-key.json" is unusable \(it is not a regular file\); oz will not replace it/);
       expect(statSync(keyFile).isDirectory()).toBe(true);
       rmdirSync(keyFile);
       renameSync(saved, keyFile);

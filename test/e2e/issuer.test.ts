@@ -134,6 +134,7 @@ describe('a relying party verifies oz tokens through discovery and JWKS', () => 
 
 describe('oz issuer', () => {
   it('discovery names the issuer, its JWKS and the supported algorithms', async () => {
+    expect((await oz(['issuer', 'init'], { env })).code).toBe(0);
     const r = await oz(['issuer', 'discovery'], { env: { ...env, OZ_ISSUER_URL: 'https://oidc.example.com/' } });
     expect(JSON.parse(r.stdout)).toEqual({
       issuer: 'https://oidc.example.com',
@@ -157,6 +158,7 @@ describe('oz issuer', () => {
   });
 
   it('publish writes both documents where the issuer URL serves them', async () => {
+    expect((await oz(['issuer', 'init'], { env })).code).toBe(0);
     const out = join(home, 'site');
     const r = await oz(['issuer', 'publish', '--out', out, '--issuer', 'https://oidc.example.com'], { env });
     expect(r.code).toBe(0);
