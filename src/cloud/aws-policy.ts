@@ -58,7 +58,7 @@ export function parseTrustPolicy(text: string, what: string): TrustPolicy {
 
 function parseStatement(s: unknown, where: string, bad: (why: string) => never): PolicyStatement {
   if (!isObject(s)) return bad(`${where} is not an object`);
-  if (s.Effect !== 'Allow' && s.Effect !== 'Deny') bad(`${where} has Effect ${show(s.Effect)}; expected Allow or Deny`);
+  if (s.Effect !== 'Allow' && s.Effect !== 'Deny') bad(`${where} has Effect ${s.Effect === undefined ? '(none)' : quote(show(s.Effect))}; expected Allow or Deny`);
   for (const key of ['Action', 'NotAction'] as const) {
     const v = s[key];
     if (v !== undefined && !isStringOrStrings(v)) bad(`${where}: ${key} must be a string or a list of strings`);

@@ -1,5 +1,6 @@
 import { createPublicKey, verify as cryptoVerify, type JsonWebKey } from 'node:crypto';
-import { run, isCelError, isCelList, isCelMap, type CelInput, type CelValue } from '@bufbuild/cel';
+import { run, isCelError, isCelList, isCelMap, celMethod, CelScalar, type CelFunc, type CelInput, type CelValue } from '@bufbuild/cel';
+import { strings } from '@bufbuild/cel/ext';
 import { OzError } from '../errors.js';
 import type { DecodedJwt } from '../jwt.js';
 import { isObject, parseJson } from './aws-policy.js';
@@ -70,11 +71,32 @@ export function acceptedAudiences(provider: GcpProvider): string[] {
 
 export type CelOutcome = { ok: true; value: unknown } | { ok: false; error: string };
 
+/**
+ * `extract(template)`, the function Google adds to CEL for attribute mappings: the part of
+ * the string that `{name}` stands for in the template, the text around it matched literally
+ * (the first occurrence of the text before, then the text after); an empty string when the
+ * template does not match.
+ */
+const extract = celMethod('extract', CelScalar.STRING, [CelScalar.STRING], CelScalar.STRING, function (this: string, template: string) {
+  const m = /^([\s\S]*?)\{[^{}]*\}([\s\S]*)$/.exec(template);
+  if (!m) return '';
+  const [, before = '', after = ''] = m;
+  const start = this.indexOf(before);
+  if (start < 0) return '';
+  const rest = this.slice(start + before.length);
+  if (after === '') return rest;
+  const end = rest.indexOf(after);
+  return end < 0 ? '' : rest.slice(0, end);
+});
+
+/** CEL as Google's attribute mappings and conditions speak it: the standard library, string extensions and extract(). */
+const GCP_CEL_FUNCS: CelFunc[] = [...strings, extract];
+
 /** Evaluates a CEL expression with @bufbuild/cel; a parse or evaluation error is data, not a throw. */
 export function evaluateCel(expression: string, bindings: Record<string, unknown>): CelOutcome {
   let result: CelValue | Error;
   try {
-    result = run(expression, bindings as Record<string, CelInput>);
+    result = run(expression, bindings as Record<string, CelInput>, { funcs: GCP_CEL_FUNCS });
   } catch (e) {
     return { ok: false, error: e instanceof Error ? e.message : String(e) };
   }
