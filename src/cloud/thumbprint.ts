@@ -6,8 +6,9 @@ export interface IssuerThumbprint {
   thumbprint: string;
   /** The subject of that certificate, to show what was fingerprinted. */
   subject: string;
-  /** Whether this machine trusts the chain (IAM does its own check). */
+  /** Whether this machine trusts the chain (IAM does its own check), and why not. */
   trusted: boolean;
+  untrustedBecause?: string;
   host: string;
   port: number;
 }
@@ -47,6 +48,7 @@ export function issuerThumbprint(issuer: string, opts: { timeoutMs?: number; ca?
     socket.once('secureConnect', () => {
       const leaf = socket.getPeerCertificate(true);
       const trusted = socket.authorized;
+      const why = socket.authorizationError;
       socket.end();
       if (!leaf || Object.keys(leaf).length === 0) return fail('the server presented no certificate');
       let top: DetailedPeerCertificate = leaf;
@@ -63,6 +65,7 @@ export function issuerThumbprint(issuer: string, opts: { timeoutMs?: number; ca?
           .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`)
           .join(', '),
         trusted,
+        ...(trusted || why === undefined ? {} : { untrustedBecause: String(why) }),
         host,
         port,
       });
