@@ -118,6 +118,91 @@ export function buildProgram(): Command {
       }),
     );
 
+  federate
+    .command('explain')
+    .description('say, offline, whether AWS, GCP or Azure would accept a token, check by check, and why not (exit 9 when refused)')
+    .argument('[token]', 'the token, or - to read it from stdin; none: issue one now for the relying party\'s audience')
+    .option('--aws-trust-policy <file>', 'an IAM trust policy document, or `aws iam get-role` output')
+    .option('--gcp-provider <file>', '`gcloud iam workload-identity-pools providers describe --format=json` output')
+    .option('--azure-credential <file>', '`az ad app federated-credential list` output (or one credential)')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      examples([
+        'aws iam get-role --role-name oz-agents > role.json && oz federate explain --aws-trust-policy role.json',
+        'gcloud iam workload-identity-pools providers describe oz-provider --workload-identity-pool=oz-pool --location=global --format=json > provider.json && oz federate explain --gcp-provider provider.json',
+        'az ad app federated-credential list --id "$APP_ID" > creds.json && oz federate explain --azure-credential creds.json',
+        'oz federate explain "$(cat "$AWS_WEB_IDENTITY_TOKEN_FILE")" --aws-trust-policy role.json --json',
+      ]),
+    )
+    .action(
+      action(async (token: string | undefined, opts: import('./explain.js').ExplainOptions) => {
+        const { explainCommand } = await import('./explain.js');
+        await explainCommand(token, opts);
+      }),
+    );
+
+  const setup = program
+    .command('setup')
+    .description('print what an administrator runs once so that AWS, GCP or Azure trusts the issuer for a scope of runs')
+    .addHelpText('after', examples(['oz setup aws --issuer https://oidc.example.com --team abc123 --account-id 123456789012', 'oz setup gcp --team abc123 --project-number 123456789012', 'oz setup azure --subject user-42 --client-id 00000000-0000-0000-0000-000000000001']));
+  const scoped = (cmd: Command): Command =>
+    cmd
+      .option('--issuer <url>', 'the issuer URL, https (default $OZ_ISSUER_URL)')
+      .option('--subject <id>', 'let in runs with this sub; repeat for more', (v: string, prev: string[] = []) => [...prev, v])
+      .option('--team <uid>', 'let in runs of this team')
+      .option('--environment <id>', 'let in runs of this environment only (with --team or --subject)')
+      .addOption(new Option('--team-by <method>', 'how AWS and Azure tell the team and environment apart: session tags or the subject format').choices(['tags', 'subject']).default('tags'))
+      .option('--subject-claims <list>', 'with --team-by subject: the subject format the platform grants with (default teams,environment,sub)')
+      .addOption(new Option('--format <format>', 'text: commands to paste; json; terraform').choices(['text', 'json', 'terraform']).default('text'));
+
+  scoped(setup.command('aws'))
+    .description('the IAM OIDC provider and the role trust policy, with the aws commands that create them')
+    .requiredOption('--account-id <n>', 'the 12-digit AWS account ID')
+    .option('--role-name <name>', 'the role to create', 'oz-agents')
+    .option('--thumbprint <hex>', "the SHA-1 thumbprint of the issuer's top TLS certificate (default: computed by connecting to the issuer)")
+    .addHelpText(
+      'after',
+      examples([
+        'oz setup aws --issuer https://oidc.example.com --team abc123 --account-id 123456789012',
+        'oz setup aws --subject user-42 --subject user-7 --account-id 123456789012 --thumbprint 08745487e891c19e3078c1f2a07e452950ef36f6',
+        'oz setup aws --team abc123 --team-by subject --subject-claims teams,sub --account-id 123456789012 --format json',
+      ]),
+    )
+    .action(
+      action(async (opts: import('./setup.js').SetupAwsOptions) => {
+        const { setupAwsCommand } = await import('./setup.js');
+        await setupAwsCommand(opts);
+      }),
+    );
+
+  scoped(setup.command('gcp'))
+    .description('the gcloud commands for the workload identity pool, its OIDC provider and the IAM binding')
+    .requiredOption('--project-number <n>', 'the project number (digits)')
+    .option('--pool-id <id>', 'the workload identity pool ID', 'oz-agent-pool')
+    .option('--provider-id <id>', 'the provider ID', 'oz-oidc-provider')
+    .option('--service-account <email>', 'let the runs impersonate this service account')
+    .option('--jwk-json-path <file>', 'for an issuer Google cannot reach: upload its JWKS from this file')
+    .addHelpText('after', examples(['oz setup gcp --issuer https://oidc.example.com --team abc123 --project-number 123456789012', 'oz setup gcp --team abc123 --project-number 123456789012 --service-account agents@my-project.iam.gserviceaccount.com --format json']))
+    .action(
+      action(async (opts: import('./setup.js').SetupGcpOptions) => {
+        const { setupGcpCommand } = await import('./setup.js');
+        await setupGcpCommand(opts);
+      }),
+    );
+
+  scoped(setup.command('azure'))
+    .description('the federated identity credential for an Entra ID application, and the az command that creates it')
+    .requiredOption('--client-id <id>', 'the application (client) ID')
+    .option('--tenant-id <id>', 'the directory (tenant) ID, for the prepare line')
+    .addHelpText('after', examples(['oz setup azure --issuer https://oidc.example.com --subject user-42 --client-id 00000000-0000-0000-0000-000000000001']))
+    .action(
+      action(async (opts: import('./setup.js').SetupAzureOptions) => {
+        const { setupAzureCommand } = await import('./setup.js');
+        await setupAzureCommand(opts);
+      }),
+    );
+
   const issuer = program
     .command('issuer')
     .description("the embedded issuer's keys and its OIDC endpoints")

@@ -87,9 +87,9 @@ export function shellWord(value: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
-/** A CEL string literal. */
+/** A CEL string literal, double-quoted so that it pastes inside a single-quoted shell word as it is. */
 export function celString(value: string): string {
-  return `'${value.replace(/[\\']/g, (c) => `\\${c}`).replace(/\n/g, '\\n').replace(/\r/g, '\\r')}'`;
+  return `"${value.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`;
 }
 
 /** The issuer for a cloud set-up: AWS, GCP and Azure all fetch its discovery over https. */

@@ -131,17 +131,17 @@ describe('oz setup gcp, round trip through explain', () => {
 
   it('maps google.subject and the run claims, and conditions on the team', () => {
     expect(setup.attribute_mapping).toEqual({ 'google.subject': 'assertion.sub', 'attribute.run_id': 'assertion.run_id' });
-    expect(setup.attribute_condition).toBe("'team-a' in assertion.teams");
+    expect(setup.attribute_condition).toBe('"team-a" in assertion.teams');
     expect(setup.members).toEqual(['principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/oz-pool/*']);
     expect(accepts(setup, {})).toBe(true);
     expect(accepts(setup, { teams: ['team-b'] })).toBe(false);
   });
 
   it('subjects and environment go into the condition, quoted as CEL strings', () => {
-    const s = gcpSetup({ issuer: ISSUER, scope: { subjects: ["o'neil", 'user-42'], team: 'team-a', environment: 'env-1' }, projectNumber: '1', poolId: 'oz-pool', providerId: 'oz-provider' });
-    expect(s.attribute_condition).toBe("'team-a' in assertion.teams && assertion.environment == 'env-1' && assertion.sub in ['o\\'neil', 'user-42']");
+    const s = gcpSetup({ issuer: ISSUER, scope: { subjects: ['o"neil', 'user-42'], team: 'team-a', environment: 'env-1' }, projectNumber: '1', poolId: 'oz-pool', providerId: 'oz-provider' });
+    expect(s.attribute_condition).toBe('"team-a" in assertion.teams && assertion.environment == "env-1" && assertion.sub in ["o\\"neil", "user-42"]');
     expect(accepts(s, {})).toBe(true);
-    expect(accepts(s, { sub: "o'neil" })).toBe(true);
+    expect(accepts(s, { sub: 'o"neil' })).toBe(true);
     expect(accepts(s, { sub: 'user-7' })).toBe(false);
     expect(accepts(s, { environment: 'env-2' })).toBe(false);
   });
@@ -151,7 +151,7 @@ describe('oz setup gcp, round trip through explain', () => {
     const text = gcpSetupText(s);
     expect(text).toContain('gcloud iam workload-identity-pools create oz-pool --project=1 --location=global');
     expect(text).toContain("--attribute-mapping=google.subject=assertion.sub,attribute.run_id=assertion.run_id");
-    expect(text).toContain(`--attribute-condition=''\\''team-a'\\'' in assertion.teams'`);
+    expect(text).toContain(`--attribute-condition='"team-a" in assertion.teams'`);
     expect(text).toContain('oz issuer jwks > jwks.json');
     expect(text).toContain('--jwk-json-path=jwks.json');
     expect(text).toContain('--role=roles/iam.workloadIdentityUser --member=');
