@@ -4,9 +4,6 @@ import { decodeJwt, type DecodedJwt } from '../jwt.js';
 import { AWS_STS_AUDIENCE } from '../aws.js';
 import { gcpTokenAudienceClaim } from '../gcp.js';
 import { DEFAULT_TOKEN_SECONDS } from '../token.js';
-import { evaluateAwsTrustPolicy, parseTrustPolicy } from '../cloud/aws-policy.js';
-import { evaluateGcpProvider, parseGcpProvider } from '../cloud/gcp-provider.js';
-import { AZURE_AUDIENCE, evaluateAzureCredentials, parseFederatedCredentials } from '../cloud/azure-credential.js';
 import type { Check, Verdict } from '../cloud/verdict.js';
 import { out } from './output.js';
 import { painter } from './colour.js';
@@ -49,16 +46,20 @@ export async function explainCommand(arg: string | undefined, opts: ExplainOptio
   // The file is read and checked before any token is issued: a bad file is a usage error.
   let verdict: Verdict;
   let token: { text: string; decoded: DecodedJwt };
+  // Each evaluator is loaded only for its cloud: the GCP one brings a CEL implementation.
   if (key === 'awsTrustPolicy') {
+    const { evaluateAwsTrustPolicy, parseTrustPolicy } = await import('../cloud/aws-policy.js');
     const policy = parseTrustPolicy(text, what);
     token = await obtainToken(arg, AWS_STS_AUDIENCE, now);
     verdict = evaluateAwsTrustPolicy(policy, token.decoded, { now, tokenText: token.text });
   } else if (key === 'gcpProvider') {
+    const { evaluateGcpProvider, parseGcpProvider } = await import('../cloud/gcp-provider.js');
     const provider = parseGcpProvider(text, what);
     const audience = provider.allowedAudiences[0] ?? `//iam.googleapis.com/${provider.name ?? ''}`;
     token = await obtainToken(arg, gcpTokenAudienceClaim(audience), now);
     verdict = evaluateGcpProvider(provider, token.decoded, { now });
   } else {
+    const { AZURE_AUDIENCE, evaluateAzureCredentials, parseFederatedCredentials } = await import('../cloud/azure-credential.js');
     const credentials = parseFederatedCredentials(text, what);
     token = await obtainToken(arg, AZURE_AUDIENCE, now);
     verdict = evaluateAzureCredentials(credentials, token.decoded, { now });
