@@ -132,7 +132,7 @@ export function awsSetupTerraform(s: AwsSetup): string {
  */
 export function hcl(value: unknown, indent = 0): string {
   const pad = '  '.repeat(indent);
-  if (typeof value === 'string') return JSON.stringify(value).replace(/\$\{/g, '$${').replace(/%\{/g, '%%{');
+  if (typeof value === 'string') return JSON.stringify(value).replace(/([$%])\{/g, (_m, c: string) => `${c}${c}{`);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   if (Array.isArray(value)) return `[${value.map((v) => hcl(v, indent)).join(', ')}]`;
   if (value !== null && typeof value === 'object') {

@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { join } from 'node:path';
 import { EXIT_CODES } from '../../src/errors.js';
 import { oz, scrubbedEnv, tempDir } from '../helpers/oz.js';
@@ -143,6 +146,30 @@ describe('bad input is a one-line usage error, never a verdict', () => {
     const r = await oz(['setup', 'aws', '--team', 't', '--account-id', '123456789012', '--issuer', `https://127.0.0.1:${port}`], { env });
     expect(r.code).toBe(EXIT_CODES.config);
     oneLineError(r.stderr, /cannot compute the TLS thumbprint .*ECONNREFUSED.*--thumbprint HEX/);
+  });
+
+  it('setup aws computes the thumbprint of the top certificate the issuer presents', async () => {
+    const ssl = (args: string[]) => execFileSync('openssl', args, { cwd: home, stdio: 'pipe' });
+    ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=Oz E2E Root']);
+    ssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1']);
+    ssl(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2']);
+    const ca = readFileSync(join(home, 'ca.pem'));
+    const server = createTlsServer({ key: readFileSync(join(home, 'srv.key')), cert: Buffer.concat([readFileSync(join(home, 'srv.pem')), ca]) }, (c) => c.end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as { port: number };
+      const r = await oz(['setup', 'aws', '--team', 't', '--account-id', '123456789012', '--issuer', `https://127.0.0.1:${port}/oz`, '--format', 'json'], { env });
+      expect(r.code).toBe(0);
+      const expected = createHash('sha1').update(new X509Certificate(ca).raw).digest('hex');
+      const doc = JSON.parse(r.stdout);
+      expect(doc.provider.thumbprints).toEqual([expected]);
+      expect(doc.provider.arn).toBe(`arn:aws:iam::123456789012:oidc-provider/127.0.0.1:${port}/oz`);
+      expect(doc.thumbprint_certificate).toMatchObject({ subject: 'CN=Oz E2E Root', trusted: false });
+      expect(r.stderr).toContain(`oz: thumbprint ${expected} of CN=Oz E2E Root`);
+      expect(r.stderr).toMatch(/warning: this machine does not trust/);
+    } finally {
+      server.close();
+    }
   });
 
   it.each([['setup'], ['setup', 'aws'], ['setup', 'gcp'], ['setup', 'azure'], ['federate', 'explain']])('%s %s --help shows examples', async (...cmd) => {

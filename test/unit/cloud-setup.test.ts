@@ -10,8 +10,9 @@ import { AWS_TAGS_CLAIM, evaluateAwsTrustPolicy, parseTrustPolicy } from '../../
 import { evaluateGcpProvider, parseGcpProvider } from '../../src/cloud/gcp-provider.js';
 import { evaluateAzureCredentials, parseFederatedCredentials } from '../../src/cloud/azure-credential.js';
 import { awsSetup, awsSetupText, awsSetupTerraform, parseThumbprint } from '../../src/cloud/setup-aws.js';
-import { gcpSetup, gcpSetupText } from '../../src/cloud/setup-gcp.js';
-import { azureSetup, azureSetupText } from '../../src/cloud/setup-azure.js';
+import { gcpSetup, gcpSetupText, gcpSetupTerraform } from '../../src/cloud/setup-gcp.js';
+import { azureSetup, azureSetupText, azureSetupTerraform } from '../../src/cloud/setup-azure.js';
+import { hcl } from '../../src/cloud/setup-aws.js';
 import { DEFAULT_SUBJECT_CLAIMS, shellWord } from '../../src/cloud/scope.js';
 import { issuerThumbprint } from '../../src/cloud/thumbprint.js';
 import { OzError } from '../../src/errors.js';
@@ -180,6 +181,28 @@ describe('oz setup azure, round trip through explain', () => {
     expect(s.federated_credential.subject).toBe('teams:t:sub:u1');
     expect(s.federated_credential.name).toMatch(/^oz-teams-t-sub-u1-[0-9a-f]{12}$/);
     expect(() => azureSetup({ issuer: ISSUER, scope: { subjects: ['u'] }, teamBy: 'tags', subjectClaims: [], clientId: 'nope' })).toThrow(/GUID/);
+  });
+});
+
+describe('terraform', () => {
+  it('HCL strings never interpolate', () => {
+    expect(hcl('${aws:username} %{if x}')).toBe('"$${aws:username} %%{if x}"');
+    expect(hcl({ a: ['x', 1, true] })).toBe('{\n  "a" = ["x", 1, true]\n}');
+  });
+
+  it('gcp and azure resources carry the same values as the json', () => {
+    const g = gcpSetup({ issuer: ISSUER, scope: { subjects: [], team: 'team-a' }, projectNumber: '1', poolId: 'oz-pool', providerId: 'oz-provider', serviceAccount: 'sa@p.iam.gserviceaccount.com' });
+    const tf = gcpSetupTerraform(g);
+    expect(tf).toContain('resource "google_iam_workload_identity_pool_provider" "oz"');
+    expect(tf).toContain(`attribute_condition                = ${JSON.stringify(g.attribute_condition)}`);
+    expect(tf).toContain('"google.subject" = "assertion.sub"');
+    expect(tf).toContain(`member             = "principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/oz-pool/*"`);
+    const a = azureSetup({ issuer: ISSUER, scope: { subjects: ['user-42'] }, teamBy: 'tags', subjectClaims: [], clientId: '00000000-0000-0000-0000-000000000001' });
+    const atf = azureSetupTerraform(a);
+    expect(atf).toContain('resource "azuread_application_federated_identity_credential" "oz_0"');
+    expect(atf).toContain(`issuer         = "${ISSUER}"`);
+    expect(atf).toContain('subject        = "user-42"');
+    expect(atf).toContain('audiences      = ["api://AzureADTokenExchange"]');
   });
 });
 
