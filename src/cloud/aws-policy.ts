@@ -1,6 +1,6 @@
 import { OzError, quote } from '../errors.js';
 import type { DecodedJwt } from '../jwt.js';
-import { sessionNameForRun } from '../aws.js';
+import { AWS_STS_AUDIENCE, sessionNameForRun } from '../aws.js';
 import { audiences, headerChecks, issuerHostPath, timeChecks } from './token-checks.js';
 import { check, show, verdictOf, type Check, type Verdict } from './verdict.js';
 
@@ -267,6 +267,7 @@ export function evaluateAwsTrustPolicy(policy: TrustPolicy, token: DecodedJwt, o
   const checks: Check[] = [...headerChecks(token, AWS_ALGS)];
   checks.push(
     check('issuer (iss)', 'an https URL (the IAM OIDC provider\'s URL)', show(iss), iss !== undefined && /^https:\/\/[^/]/i.test(iss)),
+    audienceCheck(audiences(claims)),
     check(
       'token size',
       `at most ${MAX_WEB_IDENTITY_TOKEN_LENGTH} characters`,
@@ -322,6 +323,22 @@ export function evaluateAwsTrustPolicy(policy: TrustPolicy, token: DecodedJwt, o
     ...(tags ? { session_tags: tags.principalTags } : {}),
   };
   return verdictOf('aws', checks, outcome, accepted);
+}
+
+/**
+ * STS takes the token only if its `aud` is one of the OIDC provider's client IDs. The role's
+ * policy does not say which those are, so any audience passes here, with a note when it is
+ * not the one oz setup registers.
+ */
+function audienceCheck(aud: string[]): Check {
+  const usual = aud.includes(AWS_STS_AUDIENCE);
+  return check(
+    'audience (aud)',
+    `a client ID of the IAM OIDC provider (oz setup registers ${AWS_STS_AUDIENCE})`,
+    aud.length === 1 ? (aud[0] as string) : JSON.stringify(aud),
+    aud.length > 0,
+    usual || aud.length === 0 ? undefined : 'check that the provider lists it: aws iam get-open-id-connect-provider --open-id-connect-provider-arn ARN',
+  );
 }
 
 function conditionChecks(statement: PolicyStatement, request: AwsRequest, group: string): Check[] {

@@ -181,6 +181,10 @@ describe('evaluateAwsTrustPolicy', () => {
     expect(failing(explain(ok, signToken({}, { header: { alg: 'HS256' } })))).toContain('signature algorithm (alg)');
     expect(failing(explain(ok, signToken({}, { header: { kid: undefined } })))).toContain('key ID (kid)');
     expect(failing(explain(ok, signToken({ exp: Math.floor(NOW.getTime() / 1000) - 1 })))).toContain('not expired (exp)');
+    expect(failing(explain(ok, signToken({ aud: undefined })))).toContain('audience (aud)');
+    const custom = explain(ok, signToken({ aud: 'https://oz.example.com/aws' }));
+    expect(custom.accepted).toBe(true);
+    expect(custom.checks.find((c) => c.name === 'audience (aud)')?.note).toMatch(/get-open-id-connect-provider/);
     const http = policy({}, { Principal: { Federated: 'arn:aws:iam::123456789012:oidc-provider/127.0.0.1:8787' } });
     expect(failing(explain(http, signToken({ iss: 'http://127.0.0.1:8787' })))).toEqual(['issuer (iss)']);
   });
