@@ -3,6 +3,9 @@ import { validateGcpFederation } from '../gcp.js';
 import { celString, checkScope, shellWord, type Scope } from './scope.js';
 import { hcl } from './setup-aws.js';
 
+/** The longest attribute condition a provider may have. */
+const MAX_ATTRIBUTE_CONDITION = 4096;
+
 export interface GcpSetupInput {
   issuer: string;
   scope: Scope;
@@ -51,6 +54,10 @@ export function gcpSetup(input: GcpSetupInput): GcpSetup {
   if (scope.environment !== undefined) conditions.push(`assertion.environment == ${celString(scope.environment)}`);
   if (scope.subjects.length === 1) conditions.push(`assertion.sub == ${celString(scope.subjects[0] as string)}`);
   if (scope.subjects.length > 1) conditions.push(`assertion.sub in [${scope.subjects.map(celString).join(', ')}]`);
+  const condition = conditions.join(' && ');
+  if (condition.length > MAX_ATTRIBUTE_CONDITION) {
+    throw new OzError('usage', `the attribute condition would be ${condition.length} characters, over GCP's ${MAX_ATTRIBUTE_CONDITION}: scope by --team rather than by so many --subject`);
+  }
   const pool = `projects/${f.projectNumber}/locations/global/workloadIdentityPools/${f.poolId}`;
   const provider = `${pool}/providers/${f.providerId}`;
   const members =
@@ -70,7 +77,7 @@ export function gcpSetup(input: GcpSetupInput): GcpSetup {
       ...(input.jwkJsonPath !== undefined ? { jwk_json_path: input.jwkJsonPath } : {}),
     },
     attribute_mapping: mapping,
-    attribute_condition: conditions.join(' && '),
+    attribute_condition: condition,
     members,
     ...(f.serviceAccount !== undefined ? { service_account: f.serviceAccount } : {}),
   };

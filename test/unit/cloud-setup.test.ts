@@ -147,6 +147,11 @@ describe('oz setup gcp, round trip through explain', () => {
     expect(accepts(s, { environment: 'env-2' })).toBe(false);
   });
 
+  it("refuses a condition over GCP's 4096 characters", () => {
+    const subjects = Array.from({ length: 400 }, (_, i) => `user-${i}`);
+    expect(() => gcpSetup({ issuer: ISSUER, scope: { subjects }, projectNumber: '1', poolId: 'oz-pool', providerId: 'oz-provider' })).toThrow(/over GCP's 4096/);
+  });
+
   it('prints the gcloud commands, with --jwk-json-path for an issuer that is not public', () => {
     const s = gcpSetup({ issuer: ISSUER, scope: { subjects: [], team: 'team-a' }, projectNumber: '1', poolId: 'oz-pool', providerId: 'oz-provider', serviceAccount: 'sa@p.iam.gserviceaccount.com', jwkJsonPath: 'jwks.json' });
     const text = gcpSetupText(s);
