@@ -151,7 +151,9 @@ async function renderText(verdict: Verdict, what: string, claims: Record<string,
       if (group !== undefined) lines.push('', bold(group));
       else lines.push('');
     }
-    const mark = c.ok ? green('pass') : red('FAIL');
+    // In a Deny statement a condition that holds is what refuses, so pass/FAIL would mislead.
+    const deny = c.group?.endsWith(': Deny') === true;
+    const mark = deny ? (c.ok ? 'hit ' : 'miss') : c.ok ? green('pass') : red('FAIL');
     lines.push(`  ${mark}  ${c.name}`);
     lines.push(`        expected: ${c.expected}`);
     if (c.actual !== c.expected || !c.ok) lines.push(`        actual:   ${c.actual}`);

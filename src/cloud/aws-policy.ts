@@ -1,6 +1,7 @@
 import { OzError, quote } from '../errors.js';
 import type { DecodedJwt } from '../jwt.js';
 import { AWS_STS_AUDIENCE, sessionNameForRun } from '../aws.js';
+import { isObject, parseJson } from './json.js';
 import { audiences, headerChecks, issuerHostPath, timeChecks } from './token-checks.js';
 import { check, show, verdictOf, type Check, type Verdict } from './verdict.js';
 
@@ -444,23 +445,10 @@ function stringList(v: unknown): string[] | undefined {
   return v.filter((x): x is string => typeof x === 'string');
 }
 
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
 function safeDecode(text: string): string {
   try {
     return decodeURIComponent(text);
   } catch {
     return text;
-  }
-}
-
-/** JSON text into a value, or a usage error that names the file. */
-export function parseJson(text: string, what: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new OzError('usage', `${what} is not JSON: ${(e as Error).message}`);
   }
 }

@@ -1,6 +1,6 @@
 import { OzError } from '../errors.js';
 import type { DecodedJwt } from '../jwt.js';
-import { isObject, parseJson } from './aws-policy.js';
+import { isObject, parseJson } from './json.js';
 import { audiences, headerChecks, timeChecks } from './token-checks.js';
 import { check, show, verdictOf, type Check, type Verdict } from './verdict.js';
 

@@ -3,7 +3,7 @@ import { run, isCelError, isCelList, isCelMap, celMethod, CelScalar, type CelFun
 import { strings } from '@bufbuild/cel/ext';
 import { OzError } from '../errors.js';
 import type { DecodedJwt } from '../jwt.js';
-import { isObject, parseJson } from './aws-policy.js';
+import { isObject, parseJson } from './json.js';
 import { audiences, headerChecks, timeChecks } from './token-checks.js';
 import { check, show, verdictOf, type Check, type Verdict } from './verdict.js';
 

@@ -2,6 +2,7 @@ import { OzError, quote } from '../errors.js';
 import { AWS_STS_AUDIENCE } from '../aws.js';
 import { ASSUME_ROLE_WITH_WEB_IDENTITY, TAG_SESSION } from './aws-policy.js';
 import { issuerHostPath } from './token-checks.js';
+import { hcl } from './hcl.js';
 import { checkScope, shellWord, subjectPatterns, type Scope, type TeamBy } from './scope.js';
 
 export interface AwsSetupInput {
@@ -53,7 +54,8 @@ export function awsSetup(input: AwsSetupInput): AwsSetup {
   const like: Record<string, string | string[]> = {};
   const scopesTeam = scope.team !== undefined || scope.environment !== undefined;
   const byTags = scopesTeam && input.teamBy === 'tags';
-  if (input.teamBy === 'subject' && scopesTeam) {
+  // With subject formats on, every token's sub is formatted, so subjects are matched through it too.
+  if (input.teamBy === 'subject') {
     const { patterns } = subjectPatterns(scope, input.subjectClaims);
     like[`${hostPath}:sub`] = one(patterns);
   } else if (scope.subjects.length > 0) {
@@ -74,7 +76,7 @@ export function awsSetup(input: AwsSetupInput): AwsSetup {
     provider: { url: input.issuer, arn: providerArn, client_ids: [AWS_STS_AUDIENCE], thumbprints: [input.thumbprint] },
     role: { name: input.roleName, arn: `arn:aws:iam::${input.accountId}:role/${input.roleName}` },
     trust_policy: { Version: '2012-10-17', Statement: [statement] },
-    ...(scopesTeam ? { team_by: input.teamBy } : {}),
+    ...(scopesTeam || input.teamBy === 'subject' ? { team_by: input.teamBy } : {}),
     session_tags: byTags,
   };
 }
@@ -124,21 +126,4 @@ export function awsSetupTerraform(s: AwsSetup): string {
     '}',
     '',
   ].join('\n');
-}
-
-/**
- * A value in HCL's native syntax. Strings are JSON strings with HCL's template sequences
- * (`${`, `%{`) escaped, so that no value is interpolated.
- */
-export function hcl(value: unknown, indent = 0): string {
-  const pad = '  '.repeat(indent);
-  if (typeof value === 'string') return JSON.stringify(value).replace(/([$%])\{/g, (_m, c: string) => `${c}${c}{`);
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (Array.isArray(value)) return `[${value.map((v) => hcl(v, indent)).join(', ')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value);
-    if (entries.length === 0) return '{}';
-    return `{\n${entries.map(([k, v]) => `${pad}  ${hcl(k)} = ${hcl(v, indent + 1)}`).join('\n')}\n${pad}}`;
-  }
-  return 'null';
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { OzError, quote } from '../errors.js';
 import { AZURE_AUDIENCE } from './azure-credential.js';
 import { checkScope, shellWord, subjectPatterns, type Scope, type TeamBy } from './scope.js';
-import { hcl } from './setup-aws.js';
+import { hcl } from './hcl.js';
 
 export interface AzureSetupInput {
   issuer: string;
@@ -45,7 +45,7 @@ export function azureSetup(input: AzureSetupInput): AzureSetup {
   if (input.tenantId !== undefined && !GUID.test(input.tenantId)) throw new OzError('usage', `invalid --tenant-id ${quote(input.tenantId)}: expected the directory (tenant) ID, a GUID`);
   const { scope } = input;
   let subjects = scope.subjects;
-  if (scope.team !== undefined || scope.environment !== undefined) {
+  if (scope.team !== undefined || scope.environment !== undefined || input.teamBy === 'subject') {
     const { patterns, exact } = input.teamBy === 'subject' ? subjectPatterns(scope, input.subjectClaims) : { patterns: [], exact: false };
     if (!exact) {
       throw new OzError(

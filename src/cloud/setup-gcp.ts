@@ -1,7 +1,7 @@
 import { OzError, quote } from '../errors.js';
 import { validateGcpFederation } from '../gcp.js';
 import { celString, checkScope, shellWord, type Scope } from './scope.js';
-import { hcl } from './setup-aws.js';
+import { hcl } from './hcl.js';
 
 /** The longest attribute condition a provider may have. */
 const MAX_ATTRIBUTE_CONDITION = 4096;

@@ -12,7 +12,7 @@ import { evaluateAzureCredentials, parseFederatedCredentials } from '../../src/c
 import { awsSetup, awsSetupText, awsSetupTerraform, parseThumbprint } from '../../src/cloud/setup-aws.js';
 import { gcpSetup, gcpSetupText, gcpSetupTerraform } from '../../src/cloud/setup-gcp.js';
 import { azureSetup, azureSetupText, azureSetupTerraform } from '../../src/cloud/setup-azure.js';
-import { hcl } from '../../src/cloud/setup-aws.js';
+import { hcl } from '../../src/cloud/hcl.js';
 import { DEFAULT_SUBJECT_CLAIMS, shellWord } from '../../src/cloud/scope.js';
 import { issuerThumbprint } from '../../src/cloud/thumbprint.js';
 import { OzError } from '../../src/errors.js';
@@ -75,6 +75,15 @@ describe('oz setup aws, round trip through explain', () => {
     });
     expect(awsAccepts(s, { sub: 'teams:team-a:environment:env-1:sub:user-42' })).toBe(true);
     expect(awsAccepts(s, { sub: 'teams:team-b:environment:env-1:sub:user-42' })).toBe(false);
+    expect(awsAccepts(s, { sub: 'user-42' })).toBe(false);
+  });
+
+  it('with subject formats on, subjects alone are matched through the format too', () => {
+    const s = aws({ subjects: ['user-42'] }, 'subject', ['teams', 'sub']);
+    const st = (s.trust_policy.Statement as Record<string, any>[])[0]!;
+    expect(st.Condition.StringLike).toEqual({ 'oidc.example.com/oz:sub': 'teams:*:sub:user-42' });
+    expect(st.Condition.StringEquals).toEqual({ 'oidc.example.com/oz:aud': 'sts.amazonaws.com' });
+    expect(awsAccepts(s, { sub: 'teams:team-a:sub:user-42' })).toBe(true);
     expect(awsAccepts(s, { sub: 'user-42' })).toBe(false);
   });
 
