@@ -60,9 +60,16 @@ type ValueOf<O> = O extends { value: string }
       : string
   : boolean;
 
-/** What a command's handler receives: every option by its camelCase name, absent when not given. */
+type Always = { default: string } | { required: true };
+
+/**
+ * What a command's handler receives: every option by its camelCase name; absent when not given,
+ * unless it has a default or is required (commander and the fast parser both see to that).
+ */
 export type OptionsOf<C extends { options: readonly OptionSpec[] }> = {
-  [O in C['options'][number] as KeyOf<O['flag']>]?: ValueOf<O>;
+  [O in C['options'][number] as O extends Always ? never : KeyOf<O['flag']>]?: ValueOf<O>;
+} & {
+  [O in C['options'][number] as O extends Always ? KeyOf<O['flag']> : never]: ValueOf<O>;
 };
 
 export function optionKey(flag: string): string {
@@ -82,6 +89,11 @@ export const GROUPS = {
     name: 'federate',
     summary: 'identity tokens for this run, and the cloud SDK set-up that uses them',
     examples: ['oz federate issue-token --audience sts.amazonaws.com', 'eval "$(oz federate prepare)"', 'oz federate whoami'],
+  },
+  setup: {
+    name: 'setup',
+    summary: 'print what an administrator runs once so that AWS, GCP or Azure trusts the issuer for a scope of runs',
+    examples: ['oz setup aws --issuer https://oidc.example.com --team abc123 --account-id 123456789012', 'oz setup gcp --team abc123 --project-number 123456789012', 'oz setup azure --subject user-42 --client-id 00000000-0000-0000-0000-000000000001'],
   },
   issuer: {
     name: 'issuer',
@@ -153,6 +165,79 @@ export const INSPECT = {
     'oz federate issue-token --audience sts.amazonaws.com | oz federate inspect',
     'oz federate inspect "$(cat "$AWS_WEB_IDENTITY_TOKEN_FILE")" --verify --audience sts.amazonaws.com',
   ],
+} as const satisfies CommandSpec;
+
+export const EXPLAIN = {
+  path: ['federate', 'explain'],
+  summary: 'say, offline, whether AWS, GCP or Azure would accept a token, check by check, and why not (exit 9 when refused)',
+  argument: { name: 'token', help: "the token, or - to read it from stdin; none: issue one now for the relying party's audience" },
+  options: [
+    { flag: '--aws-trust-policy', value: '<file>', help: 'an IAM trust policy document, or `aws iam get-role` output' },
+    { flag: '--gcp-provider', value: '<file>', help: '`gcloud iam workload-identity-pools providers describe --format=json` output' },
+    { flag: '--azure-credential', value: '<file>', help: '`az ad app federated-credential list` output (or one credential)' },
+    json,
+  ],
+  examples: [
+    'aws iam get-role --role-name oz-agents > role.json && oz federate explain --aws-trust-policy role.json',
+    'gcloud iam workload-identity-pools providers describe oz-provider --workload-identity-pool=oz-pool --location=global --format=json > provider.json && oz federate explain --gcp-provider provider.json',
+    'az ad app federated-credential list --id "$APP_ID" > creds.json && oz federate explain --azure-credential creds.json',
+    'oz federate explain "$(cat "$AWS_WEB_IDENTITY_TOKEN_FILE")" --aws-trust-policy role.json --json',
+  ],
+} as const satisfies CommandSpec;
+
+/** The scope every `oz setup` command takes: who may federate, and how the output looks. */
+export const SETUP_SCOPE_OPTIONS = [
+  { flag: '--issuer', value: '<url>', setting: ISSUER_URL, help: 'the issuer URL, https' },
+  { flag: '--subject', value: '<id>', repeatable: true, help: 'let in runs with this sub; repeat for more' },
+  { flag: '--team', value: '<uid>', help: 'let in runs of this team' },
+  { flag: '--environment', value: '<id>', help: 'let in runs of this environment only (with --team or --subject)' },
+  { flag: '--team-by', value: '<method>', choices: ['tags', 'subject'], default: 'tags', help: 'how AWS and Azure tell the team and environment apart: session tags or the subject format' },
+  { flag: '--subject-claims', value: '<list>', help: 'with --team-by subject: the subject format the platform grants with (default teams,environment,sub)' },
+  { flag: '--format', value: '<format>', choices: ['text', 'json', 'terraform'], default: 'text', help: 'text: commands to paste; json; terraform' },
+] as const satisfies readonly OptionSpec[];
+
+export const SETUP_AWS = {
+  path: ['setup', 'aws'],
+  summary: 'the IAM OIDC provider and the role trust policy, with the aws commands that create them',
+  options: [
+    ...SETUP_SCOPE_OPTIONS,
+    { flag: '--account-id', value: '<n>', required: true, help: 'the 12-digit AWS account ID' },
+    { flag: '--role-name', value: '<name>', default: 'oz-agents', help: 'the role to create' },
+    { flag: '--thumbprint', value: '<hex>', help: "the SHA-1 thumbprint of the issuer's top TLS certificate (default: computed by connecting to the issuer)" },
+  ],
+  examples: [
+    'oz setup aws --issuer https://oidc.example.com --team abc123 --account-id 123456789012',
+    'oz setup aws --subject user-42 --subject user-7 --account-id 123456789012 --thumbprint 08745487e891c19e3078c1f2a07e452950ef36f6',
+    'oz setup aws --team abc123 --team-by subject --subject-claims teams,sub --account-id 123456789012 --format json',
+  ],
+} as const satisfies CommandSpec;
+
+export const SETUP_GCP = {
+  path: ['setup', 'gcp'],
+  summary: 'the gcloud commands for the workload identity pool, its OIDC provider and the IAM binding',
+  options: [
+    ...SETUP_SCOPE_OPTIONS,
+    { flag: '--project-number', value: '<n>', required: true, help: 'the project number (digits)' },
+    { flag: '--pool-id', value: '<id>', default: 'oz-agent-pool', help: 'the workload identity pool ID' },
+    { flag: '--provider-id', value: '<id>', default: 'oz-oidc-provider', help: 'the provider ID' },
+    { flag: '--service-account', value: '<email>', help: 'let the runs impersonate this service account' },
+    { flag: '--jwk-json-path', value: '<file>', help: 'for an issuer Google cannot reach: upload its JWKS from this file' },
+  ],
+  examples: [
+    'oz setup gcp --issuer https://oidc.example.com --team abc123 --project-number 123456789012',
+    'oz setup gcp --team abc123 --project-number 123456789012 --service-account agents@my-project.iam.gserviceaccount.com --format json',
+  ],
+} as const satisfies CommandSpec;
+
+export const SETUP_AZURE = {
+  path: ['setup', 'azure'],
+  summary: 'the federated identity credential for an Entra ID application, and the az command that creates it',
+  options: [
+    ...SETUP_SCOPE_OPTIONS,
+    { flag: '--client-id', value: '<id>', required: true, help: 'the application (client) ID' },
+    { flag: '--tenant-id', value: '<id>', help: 'the directory (tenant) ID, for the prepare line' },
+  ],
+  examples: ['oz setup azure --issuer https://oidc.example.com --subject user-42 --client-id 00000000-0000-0000-0000-000000000001'],
 } as const satisfies CommandSpec;
 
 export const INIT = {
@@ -233,7 +318,7 @@ export const GRANT_RUN = {
   ],
 } as const satisfies CommandSpec;
 
-export const COMMANDS = [ISSUE_TOKEN, PREPARE, CLEANUP, WHOAMI, INSPECT, INIT, ROTATE, JWKS, DISCOVERY, PUBLISH, SERVE, GRANT_RUN] as const satisfies readonly CommandSpec[];
+export const COMMANDS = [ISSUE_TOKEN, PREPARE, CLEANUP, WHOAMI, INSPECT, EXPLAIN, SETUP_AWS, SETUP_GCP, SETUP_AZURE, INIT, ROTATE, JWKS, DISCOVERY, PUBLISH, SERVE, GRANT_RUN] as const satisfies readonly CommandSpec[];
 
 /** An option's help as shown: its own words, then the variable it overrides. */
 export function optionHelp(o: OptionSpec): string {

@@ -19,6 +19,8 @@ export const EXIT_CODES = {
   verify_failed: 7,
   /** A file oz had to write or read could not be. */
   io: 8,
+  /** `federate explain`: the relying party would refuse the token. */
+  refused: 9,
 } as const;
 
 export type OzErrorCode = keyof typeof EXIT_CODES;
@@ -34,6 +36,7 @@ export const EXIT_CODE_DESCRIPTIONS: Record<OzErrorCode, string> = {
   remote_denied: 'the token service refused the request',
   verify_failed: 'the token did not verify (inspect --verify)',
   io: 'a file could not be read or written',
+  refused: 'the relying party would refuse the token (federate explain)',
 };
 
 export class OzError extends Error {

@@ -86,9 +86,14 @@ describe('the command spec', () => {
     const readme = readFileSync('README.md', 'utf8');
     const block = /## Commands\n\n```\n([\s\S]*?)```/.exec(readme)![1]!;
     const listed = new Map<string, string[]>();
+    // `[scope]` stands for the options the setup commands share, listed once after them.
+    const scope = [...(/scope: ([^\n]*\n[^\n]*)/.exec(block)?.[1] ?? '').matchAll(/--[a-z-]+/g)].map((f) => f[0]);
     for (const entry of block.split(/\n(?=oz )/)) {
       const m = /^oz (\w+) ([\w-]+)/.exec(entry);
-      if (m) listed.set(`${m[1]} ${m[2]}`, [...entry.matchAll(/--[a-z-]+/g)].map((f) => f[0]).sort());
+      if (!m) continue;
+      const own = entry.replace(/scope:[\s\S]*/, '');
+      const flags = [...own.matchAll(/--[a-z-]+/g)].map((f) => f[0]);
+      listed.set(`${m[1]} ${m[2]}`, [...flags, ...(own.includes('[scope]') ? scope : [])].sort());
     }
     const declared = new Map(COMMANDS.map((c) => [c.path.join(' '), c.options.map((o) => o.flag as string).sort()]));
     expect(Object.fromEntries(listed)).toEqual(Object.fromEntries(declared));
