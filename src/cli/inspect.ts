@@ -16,7 +16,7 @@ async function readStdin(): Promise<string> {
 
 /** Discovery and the JWKS come through the proxy-aware client that token requests use. */
 async function fetchJson(url: string): Promise<unknown> {
-  const { getJson } = await import('../sandbox/sources/remote.js');
+  const { getJson } = await import('../http/get-json.js');
   return getJson(url, process.env);
 }
 

@@ -14,10 +14,10 @@ import {
 } from '../../src/sandbox/sources/retry.js';
 import { displayUrl, ignoredVariables, readRemoteConfig, readTokenTimeoutMs, readTokenUrl, runTokenOf } from '../../src/sandbox/sources/remote-config.js';
 import { issueRemote } from '../../src/sandbox/sources/remote.js';
-import { proxyFor } from '../../src/sandbox/sources/proxy.js';
-import { directTransport } from '../../src/sandbox/sources/direct-transport.js';
-import { undiciTransport } from '../../src/sandbox/sources/undici-transport.js';
-import type { Transport } from '../../src/sandbox/sources/transport.js';
+import { proxyFor } from '../../src/http/proxy.js';
+import { directTransport } from '../../src/http/direct.js';
+import { undiciTransport } from '../../src/http/undici.js';
+import type { Transport } from '../../src/http/transport.js';
 import { RateLimiter } from '../../src/platform/rate-limit.js';
 import { bearerToken, parseTokenRequest } from '../../src/platform/token-service.js';
 import { loggedPath } from '../../src/platform/server.js';

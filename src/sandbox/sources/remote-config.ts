@@ -4,7 +4,7 @@ import { decodeJwt } from '../../core/jwt.js';
 import { readSetting, type Env } from '../../core/settings.js';
 import { TOKEN_PATH } from '../../core/wire.js';
 import { RUN_TOKEN, TOKEN_TIMEOUT, TOKEN_URL } from '../settings.js';
-import { proxyFor, type ProxyChoice } from './proxy.js';
+import { proxyFor, type ProxyChoice } from '../../http/proxy.js';
 
 export { displayUrl } from '../../core/url.js';
 

@@ -2,7 +2,6 @@ import type { Env } from '../../core/settings.js';
 import { OzError } from '../../core/errors.js';
 import { decodeJwt } from '../../core/jwt.js';
 import { RUN_EXPIRED_PROBLEM } from '../../core/wire.js';
-import { proxyFor } from './proxy.js';
 import { displayUrl, readRemoteConfig, type RemoteConfig } from './remote-config.js';
 import {
   MAX_ATTEMPTS,
@@ -14,10 +13,11 @@ import {
   parseRetryAfter,
   type ProblemSummary,
 } from './retry.js';
-import { transportFor, type Transport } from './transport.js';
+import { transportFor } from '../../http/select.js';
+import { USER_AGENT, type Transport } from '../../http/transport.js';
 import type { IssueRequest, IssuedToken } from './types.js';
 
-export { CONNECT_TIMEOUT_MS } from './transport.js';
+export { CONNECT_TIMEOUT_MS } from '../../http/transport.js';
 
 /**
  * The remote token source: a run token in, an identity token out, from the token service.
@@ -29,7 +29,6 @@ export { CONNECT_TIMEOUT_MS } from './transport.js';
 /** One attempt's wait for an answer; the overall bound may cut it shorter. */
 export const ATTEMPT_TIMEOUT_MS = 6000;
 const MAX_RESPONSE_BYTES = 64 * 1024;
-const VERSION = typeof __OZ_VERSION__ === 'string' ? __OZ_VERSION__ : 'dev';
 
 export interface RemoteDeps {
   /** Default: node:http, or undici's ProxyAgent when a proxy applies to the token URL. */
@@ -149,7 +148,7 @@ async function attemptOnce(
         authorization: `Bearer ${config.runToken}`,
         'content-type': 'application/json',
         accept: 'application/json, application/problem+json',
-        'user-agent': `oz/${VERSION}`,
+        'user-agent': USER_AGENT,
       },
       body,
     });
@@ -222,24 +221,4 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     const t = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
   });
-}
-
-/**
- * GET a JSON document through the same transport as token requests, proxied by the same
- * rules: what `inspect --verify` fetches (discovery, JWKS), so that it works wherever the
- * client does.
- */
-export async function getJson(url: string, env: Env, timeoutMs = 10_000): Promise<unknown> {
-  const transport = await transportFor(proxyFor(new URL(url), env));
-  const answer = await transport.request({
-    url,
-    method: 'GET',
-    signal: AbortSignal.timeout(timeoutMs),
-    answerTimeoutMs: timeoutMs,
-    maxBytes: 1024 * 1024,
-    headers: { accept: 'application/json', 'user-agent': `oz/${VERSION}` },
-  });
-  if (answer.status !== 200) throw new Error(`HTTP ${answer.status}`);
-  if (answer.body === undefined) throw new Error('the document is larger than 1 MiB');
-  return JSON.parse(answer.body);
 }

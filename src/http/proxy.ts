@@ -1,5 +1,5 @@
-import type { Env } from '../../core/settings.js';
-import { OzError, quote } from '../../core/errors.js';
+import type { Env } from '../core/settings.js';
+import { OzError, quote } from '../core/errors.js';
 
 /**
  * Which forward proxy, if any, carries a request to a URL: decided here, without loading an

@@ -1,5 +1,3 @@
-import type { ProxyChoice } from './proxy.js';
-
 /**
  * How the client puts one HTTP request on the wire, and nothing more: retries, the overall
  * bound, redirect refusal, response checks and messages are the caller's, written once above
@@ -35,6 +33,9 @@ export interface HttpAnswer {
   body: string | undefined;
 }
 
+/** What oz says it is in every request. */
+export const USER_AGENT = `oz/${typeof __OZ_VERSION__ === 'string' ? __OZ_VERSION__ : 'dev'}`;
+
 /** A SYN that nobody answers, or a TLS handshake that stalls, should not eat the whole budget. */
 export const CONNECT_TIMEOUT_MS = 3000;
 
@@ -45,18 +46,3 @@ export class TransportTimeout extends Error {
 export const connectTimedOut = () => new TransportTimeout(`no connection within ${CONNECT_TIMEOUT_MS / 1000}s`);
 export const answerTimedOut = (ms: number) => new TransportTimeout(`no answer within ${ms / 1000}s`);
 export const bodyStalled = (ms: number) => new TransportTimeout(`the answer stalled for ${ms / 1000}s`);
-
-let shared: { key: string; transport: Transport } | undefined;
-
-/**
- * One transport per process and proxy, so that retries reuse the kept-alive connection.
- * undici is loaded only here, and only when a proxy applies.
- */
-export async function transportFor(proxy: ProxyChoice | undefined): Promise<Transport> {
-  const key = proxy?.url ?? '';
-  if (shared?.key !== key || shared.transport.closed) {
-    const transport = proxy === undefined ? (await import('./direct-transport.js')).directTransport() : (await import('./undici-transport.js')).proxyTransport(proxy.url);
-    shared = { key, transport };
-  }
-  return shared.transport;
-}
