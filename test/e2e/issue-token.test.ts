@@ -212,6 +212,16 @@ describe('oz federate issue-token --format gcp', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('decides the format by the --format that wins, in either order', async () => {
+    const env2 = { ...env, GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE: AUD };
+    const gcpLast = await oz(['federate', 'issue-token', '--format', 'json', '--audience', 'a', '--format=gcp'], { env: env2 });
+    expect(gcpLast).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(gcpLast.stdout)).toMatchObject({ version: 1, success: true });
+    const gcpFirst = await oz(['federate', 'issue-token', '--format', 'gcp', '--audience', 'a', '--format', 'json'], { env: env2 });
+    expect(gcpFirst.code).toBe(0);
+    expect(Object.keys(JSON.parse(gcpFirst.stdout)).sort()).toEqual(['claims', 'expires_at', 'token']);
+  });
+
   it('keeps stderr empty even when Node itself warns', async () => {
     // A preloaded module makes Node emit a warning (and a deprecation) the moment oz writes its
     // answer, and writes straight to stderr: all of it must be kept off the merged output.
