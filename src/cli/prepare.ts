@@ -1,7 +1,7 @@
-import { resolve } from 'node:path';
 import { OzError, quote } from '../errors.js';
 import { cleanup, prepare, PREPARED_VARIABLES, type PrepareFlags } from '../prepare.js';
 import { renderEnv, unsetEnv, SHELL_KINDS, type ShellKind } from '../shell.js';
+import { ownExecutable } from './executable.js';
 import { PREPARE_FLAGS, parseFlags } from './flags.js';
 import { fail, note, out } from './output.js';
 
@@ -25,8 +25,7 @@ function parseShell(shell: string | undefined): ShellKind {
 
 /** The executable the GCP config names: this oz, unless OZ_EXECUTABLE says where it is installed. */
 function ozPath(): string {
-  const override = process.env.OZ_EXECUTABLE;
-  return override ? override : resolve(process.argv[1] ?? 'oz');
+  return process.env.OZ_EXECUTABLE || ownExecutable();
 }
 
 /**
