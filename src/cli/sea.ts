@@ -13,6 +13,9 @@ import { runningAsSingleExecutable } from './executable.js';
  * Node 20 snapshot at all: undici and the server are loaded by the commands that use them.
  */
 function warm(): Promise<unknown> {
+  // process.stdout is a pipe when Google's libraries or `$(oz …)` read it, and Node builds a
+  // pipe's stream from node:net: loading it here spares compiling it at each start.
+  require('node:net');
   return Promise.all([
     import('./flags.js'),
     import('./output.js'),
@@ -23,16 +26,14 @@ function warm(): Promise<unknown> {
 }
 
 function run(): void {
+  // node:sea is loaded here, not above: Node has not vetted it for snapshots.
+  if ((require('node:sea') as typeof import('node:sea')).isSea()) runningAsSingleExecutable(process.execPath);
   void import('./main.js');
 }
 
 if (startupSnapshot?.isBuildingSnapshot()) {
   void warm();
-  startupSnapshot.setDeserializeMainFunction(() => {
-    // node:sea is loaded here, not above: Node has not vetted it for snapshots.
-    if ((require('node:sea') as typeof import('node:sea')).isSea()) runningAsSingleExecutable(process.execPath);
-    run();
-  });
+  startupSnapshot.setDeserializeMainFunction(run);
 } else {
   run();
 }
