@@ -93,7 +93,7 @@ try {
   const made = spawnSync(process.execPath, ['--experimental-sea-config', config], { cwd: work, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
   if (made.status !== 0) die(`the snapshot failed:\n${made.stderr}`);
   // Node warns about built-ins it has not vetted for snapshots; one it refuses ends the build above.
-  for (const line of made.stderr.split('\n')) if (/Warning: /.test(line) && !/ExperimentalWarning/.test(line)) console.warn(line);
+  for (const line of made.stderr.split('\n')) if (/^warning: |Warning: /.test(line) && !/ExperimentalWarning/.test(line)) console.warn(line);
 
   const exe = join(work, 'oz');
   copyFileSync(process.execPath, exe);

@@ -56,6 +56,23 @@ describe.skipIf(!existsSync(SEA))('the single executable (dist/sea/oz)', () => {
     expect(verify('sha256', Buffer.from(`${h}.${p}`), key, Buffer.from(s!, 'base64url'))).toBe(true);
   });
 
+  it('takes nothing of one run from the snapshot: each run has its own jti and its own context', async () => {
+    // The snapshot is taken after a rehearsal that signs tokens; a random pool or a context
+    // captured then would make every run alike.
+    const runs = await Promise.all(
+      ['run-a', 'run-b', 'run-c'].map((id) => oz(['federate', 'issue-token', '--audience', 'a', '--format', 'json'], { OZ_RUN_ID: id, OZ_SUBJECT: `user-${id}` })),
+    );
+    const claims = runs.map((r) => JSON.parse(r.stdout).claims as Record<string, unknown>);
+    expect(new Set(claims.map((c) => c.jti)).size).toBe(3);
+    expect(claims.map((c) => [c.run_id, c.sub])).toEqual([
+      ['run-a', 'user-run-a'],
+      ['run-b', 'user-run-b'],
+      ['run-c', 'user-run-c'],
+    ]);
+    const now = Math.floor(Date.now() / 1000);
+    for (const c of claims) expect(Math.abs((c.iat as number) + 30 - now)).toBeLessThan(60);
+  });
+
   it('prints the version of package.json', async () => {
     const r = await oz(['--version']);
     expect(r).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });

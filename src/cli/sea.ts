@@ -1,3 +1,7 @@
+import crypto from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startupSnapshot } from 'node:v8';
 import { runningAsSingleExecutable } from './executable.js';
 
@@ -25,6 +29,44 @@ function warm(): Promise<unknown> {
   ]);
 }
 
+/**
+ * V8 keeps the compiled code of every function that has run in the snapshot, so the first call
+ * at each start is not a compilation. This runs the hot path once, the way `issue-token` and
+ * `prepare` do, on a throwaway key in a temporary directory that is gone before the snapshot
+ * is taken; nothing it returns is kept. If it fails, the executable only starts a little slower.
+ */
+async function rehearse(): Promise<void> {
+  const { ISSUE_TOKEN_FLAGS, PREPARE_FLAGS, parseFlags, wantsGcpFormat } = await import('./flags.js');
+  const { jsonResult } = await import('./issue-token.js');
+  const { issueToken } = await import('../sources/index.js');
+  const { prepare } = await import('../prepare.js');
+  const { renderEnv } = await import('../shell.js');
+  const dir = mkdtempSync(join(tmpdir(), 'oz-snapshot-'));
+  // randomUUID() serves UUIDs from a buffer of random bytes that it fills once and keeps: filled
+  // here, that buffer would be in the snapshot, and every run would sign the same jti. So the
+  // rehearsal's UUIDs bypass it (the bundle looks randomUUID up on the module at each call).
+  const uuid = crypto.randomUUID;
+  crypto.randomUUID = () => uuid({ disableEntropyCache: true });
+  try {
+    const env = { OZ_DATA_DIR: join(dir, 'data'), OZ_RUN_ID: 'snapshot', OZ_SUBJECT: 'snapshot', OZ_TEAMS: 'snapshot' };
+    wantsGcpFormat(['--format', 'gcp']);
+    parseFlags(['--audience', 'sts.amazonaws.com', '--duration', '1h', '--format', 'json'], ISSUE_TOKEN_FLAGS);
+    parseFlags(['--aws-role-arn', 'arn:aws:iam::123456789012:role/r', '--dir', dir], PREPARE_FLAGS);
+    // Twice: the first creates the key, the second reads it, as every later call does.
+    for (let i = 0; i < 2; i++) jsonResult(await issueToken(env, dir, new Date(), { audience: 'sts.amazonaws.com', requestedSeconds: 3600 }));
+    const prepared = await prepare(
+      { awsRoleArn: 'arn:aws:iam::123456789012:role/r', gcpProjectNumber: '123', gcpPoolId: 'pool-1', gcpProviderId: 'prov-1', dir: join(dir, 'prepared') },
+      { env, cwd: dir, now: new Date(), ozPath: '/oz', uid: process.getuid?.() },
+    );
+    renderEnv(prepared.vars, 'sh');
+  } catch (e) {
+    console.warn(`warning: the snapshot holds no compiled hot path: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    crypto.randomUUID = uuid;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function run(): void {
   // node:sea is loaded here, not above: Node has not vetted it for snapshots.
   if ((require('node:sea') as typeof import('node:sea')).isSea()) runningAsSingleExecutable(process.execPath);
@@ -32,7 +74,7 @@ function run(): void {
 }
 
 if (startupSnapshot?.isBuildingSnapshot()) {
-  void warm();
+  void warm().then(rehearse);
   startupSnapshot.setDeserializeMainFunction(run);
 } else {
   run();
