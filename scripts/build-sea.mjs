@@ -18,16 +18,22 @@ const OUT = join(ROOT, 'dist', 'sea', 'oz');
 // Written into node's binary; a Node built without single-executable support lacks it.
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
-function die(message) {
+class BuildFailure extends Error {}
+
+function fatal(message) {
   console.error(`build-sea: ${message}`);
   process.exit(1);
+}
+
+function die(message) {
+  throw new BuildFailure(message);
 }
 
 const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 const [major, minor] = process.versions.node.split('.').map(Number);
 // useSnapshot for single executables and node:sea's isSea() are both in 20.12.
-if (major < 20 || (major === 20 && minor < 12)) die(`Node ${process.version} cannot build it: use Node 20.12 or later`);
-if (!readFileSync(process.execPath).includes(`${FUSE}:0`)) die(`${process.execPath} has no single-executable fuse (${FUSE})`);
+if (major < 20 || (major === 20 && minor < 12)) fatal(`Node ${process.version} cannot build it: use Node 20.12 or later`);
+if (!readFileSync(process.execPath).includes(`${FUSE}:0`)) fatal(`${process.execPath} has no single-executable fuse (${FUSE})`);
 
 // Beside the result, so that the finished file is renamed into place on one file system.
 mkdirSync(dirname(OUT), { recursive: true });
@@ -116,6 +122,10 @@ try {
   if (check.stdout.trim() !== version) die(`the built executable says ${JSON.stringify(check.stdout.trim() || check.stderr.trim())}, not ${version}`);
   renameSync(exe, OUT);
   console.log(`dist/sea/oz: oz ${version}, ${(statSync(OUT).size / 2 ** 20).toFixed(1)} MiB (Node ${process.version}, startup snapshot)`);
+} catch (e) {
+  if (!(e instanceof BuildFailure)) throw e;
+  console.error(`build-sea: ${e.message}`);
+  process.exitCode = 1;
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
