@@ -28,7 +28,8 @@ const USAGE = `usage: node bench/run.mjs [options]
   --warmup N           untimed rounds first (default 5)
   --mem-runs N         /usr/bin/time -v runs per side for peak memory (default 20)
   --seconds S          length of the token service load and of each floor --rate run
-  --only LIST          comma-separated: jwt,gcp,prepare,memory,remote,serve
+  --only LIST          comma-separated: jwt,gcp,prepare,memory,remote,serve (and floor-sea
+                       with --sea: the floor itself as a single executable, for context)
   --engine E           hyperfine (default when installed) or spawn: what times each run
   --json FILE          write every figure, samples included, to FILE
   --oz PATH            the oz executable to measure (default: bin/oz of this checkout)
@@ -276,6 +277,7 @@ if (want('memory')) {
   }
 }
 
+if (flags.sea && want('floor-sea')) await floorSeaCase();
 if (want('remote')) await remoteCase();
 if (want('serve')) await serveCase();
 
@@ -298,6 +300,52 @@ function serviceAvailable() {
   const serveArgs = ['issuer', 'serve', '--host', '127.0.0.1', '--port', '0'];
   if (serveHelp.stdout.includes('--rate-limit')) serveArgs.push('--rate-limit', '0');
   return { runToken: grant.stdout.trim().split('\n').pop(), serveArgs };
+}
+
+/**
+ * Context for --sea: the floor program itself as a single executable with a startup snapshot
+ * (node:crypto, node:fs, node:os and node:net loaded, then the floor run as the deserialised
+ * main function), built the way scripts/build-sea.mjs builds oz, against the floor as usual.
+ * It is what a single executable gains on this machine for the same work.
+ */
+async function floorSeaCase() {
+  const title = 'context: the floor as a single executable, issue-token';
+  const dir = join(work, 'floor-sea');
+  mkdirSync(dir);
+  const source = readFileSync(FLOOR, 'utf8').replace(/^#!.*\n/, '');
+  writeFileSync(
+    join(dir, 'main.cjs'),
+    "for (const m of ['node:crypto', 'node:fs', 'node:os', 'node:net']) require(m);\n" +
+      `require('node:v8').startupSnapshot.setDeserializeMainFunction(() => {\n${source}\n});\n`,
+  );
+  writeFileSync(join(dir, 'sea.json'), JSON.stringify({ main: join(dir, 'main.cjs'), output: join(dir, 'blob'), useSnapshot: true, disableExperimentalSEAWarning: true }));
+  const made = spawnSync(process.execPath, ['--experimental-sea-config', join(dir, 'sea.json')], { encoding: 'utf8' });
+  if (made.status !== 0) return skip(title, `the snapshot failed: ${made.stderr.trim().split('\n').pop()}`);
+  const exe = join(dir, 'floor');
+  cpSync(process.execPath, exe);
+  chmodSync(exe, 0o755);
+  const { inject } = createRequire(join(ROOT, 'package.json'))('postject');
+  const { log, warn } = console;
+  console.log = console.warn = () => {};
+  try {
+    await inject(exe, 'NODE_SEA_BLOB', readFileSync(join(dir, 'blob')), { sentinelFuse: 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2' });
+  } finally {
+    console.log = log;
+    console.warn = warn;
+  }
+  const sea = { ...jwtPair.floor, name: 'floor (single executable)', file: exe };
+  process.stdout.write(`· ${title}: ${WARMUP} + ${RUNS} interleaved rounds… `);
+  const [f, o] = interleave([jwtPair.floor, sea], { warmup: WARMUP, runs: RUNS, engine: ENGINE, scratch: work });
+  console.log(`floor as a single executable ${fmtMs(o.median)}, floor ${fmtMs(f.median)}`);
+  results.startup.push({ id: 'floor-sea', title, oz: o, floor: f, ratio: o.median / f.median, pairedRatio: o.pairedRatio });
+  rows.push({
+    title: `${title}`,
+    oz: `${fmtMs(o.median)} ±${o.mad.toFixed(1)}`,
+    floor: `${fmtMs(f.median)} ±${f.mad.toFixed(1)}`,
+    ratio: `${(o.median / f.median).toFixed(3)}× (paired ${o.pairedRatio.toFixed(3)}×)`,
+    target: '',
+    pass: undefined,
+  });
 }
 
 async function remoteCase() {

@@ -1,9 +1,13 @@
 import { resolve } from 'node:path';
 
-let singleExecutable: string | undefined;
+let singleExecutable: (() => string | undefined) | undefined;
 
-/** Called by the single executable's entry (sea.ts) when it starts from its snapshot. */
-export function runningAsSingleExecutable(path: string): void {
+/**
+ * Called by the single executable's entry (sea.ts) when it starts from its snapshot, with how
+ * to find its own path: asked only when a command needs it, so issue-token does not load
+ * node:sea at every start.
+ */
+export function runningAsSingleExecutable(path: () => string | undefined): void {
   singleExecutable = path;
 }
 
@@ -13,5 +17,5 @@ export function runningAsSingleExecutable(path: string): void {
  * found on PATH), which Google's libraries could not run from another directory.
  */
 export function ownExecutable(): string {
-  return singleExecutable ?? resolve(process.argv[1] ?? 'oz');
+  return singleExecutable?.() ?? resolve(process.argv[1] ?? 'oz');
 }

@@ -68,8 +68,8 @@ async function rehearse(): Promise<void> {
 }
 
 function run(): void {
-  // node:sea is loaded here, not above: Node has not vetted it for snapshots.
-  if ((require('node:sea') as typeof import('node:sea')).isSea()) runningAsSingleExecutable(process.execPath);
+  // node:sea is loaded only when asked: Node has not vetted it for snapshots.
+  runningAsSingleExecutable(() => ((require('node:sea') as typeof import('node:sea')).isSea() ? process.execPath : undefined));
   void import('./main.js');
 }
 
