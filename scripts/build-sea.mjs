@@ -120,6 +120,14 @@ try {
 
   const check = spawnSync(exe, ['--version'], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
   if (check.stdout.trim() !== version) die(`the built executable says ${JSON.stringify(check.stdout.trim() || check.stderr.trim())}, not ${version}`);
+  // Whatever the snapshot froze must not make two runs alike (src/cli/sea.ts, rehearse()).
+  const env = { PATH: '/usr/bin:/bin', HOME: work, OZ_DATA_DIR: join(work, 'data'), OZ_RUN_ID: 'build-check', OZ_SUBJECT: 'build-check' };
+  const jtis = [0, 1].map(() => {
+    const r = spawnSync(exe, ['federate', 'issue-token', '--audience', 'build-check', '--format', 'json'], { encoding: 'utf8', env });
+    if (r.status !== 0) die(`the built executable cannot issue a token: ${r.stderr.trim()}`);
+    return JSON.parse(r.stdout).claims.jti;
+  });
+  if (jtis[0] === jtis[1]) die(`two runs of the built executable signed the same jti (${jtis[0]}): the snapshot holds a random pool`);
   renameSync(exe, OUT);
   console.log(`dist/sea/oz: oz ${version}, ${(statSync(OUT).size / 2 ** 20).toFixed(1)} MiB (Node ${process.version}, startup snapshot)`);
 } catch (e) {
