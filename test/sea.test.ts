@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { createPublicKey, verify } from 'node:crypto';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { decode, run, tempDir, type RunResult } from './helpers/oz.js';
 
 const SEA = resolve(__dirname, '../dist/sea/oz');
@@ -72,6 +72,30 @@ describe.skipIf(!existsSync(SEA))('the single executable (dist/sea/oz)', () => {
     const now = Math.floor(Date.now() / 1000);
     for (const c of claims) expect(Math.abs((c.iat as number) + 30 - now)).toBeLessThan(60);
   });
+
+  // A Node-less image at its smallest: a root directory with the executable and the C and C++
+  // runtime libraries it links (ldd), nothing else: no /usr, no /etc, no shell. chroot needs root.
+  it.skipIf(process.getuid?.() !== 0 || !existsSync('/usr/sbin/chroot') || !existsSync('/usr/bin/ldd'))(
+    "runs the README's first command in a root directory that holds only itself and its libraries",
+    async () => {
+      const root = tempDir('oz-sea-root-');
+      mkdirSync(join(root, 'bin'));
+      mkdirSync(join(root, 'tmp'), { mode: 0o1777 });
+      copyFileSync(SEA, join(root, 'bin', 'oz'));
+      const ldd = await run('/usr/bin/ldd', [SEA], { env: { PATH: '/usr/bin:/bin' } });
+      expect(ldd.code).toBe(0);
+      for (const lib of ldd.stdout.match(/\/\S+/g) ?? []) {
+        mkdirSync(join(root, dirname(lib)), { recursive: true });
+        copyFileSync(lib, join(root, lib));
+      }
+      const r = await run('/usr/sbin/chroot', [root, '/bin/oz', 'federate', 'issue-token', '--audience', 'sts.amazonaws.com', '--format', 'json'], {
+        env: { PATH: '/bin', HOME: '/tmp', OZ_DATA_DIR: '/tmp/oz-data', OZ_RUN_ID: 'image-run' },
+      });
+      expect(r).toMatchObject({ code: 0, stderr: '' });
+      expect(JSON.parse(r.stdout).claims).toMatchObject({ aud: 'sts.amazonaws.com', run_id: 'image-run' });
+      expect(existsSync(join(root, 'tmp', 'oz-data', 'signing-key.json'))).toBe(true);
+    },
+  );
 
   it('prints the version of package.json', async () => {
     const r = await oz(['--version']);
