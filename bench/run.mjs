@@ -78,7 +78,7 @@ if (flags.sea && flags.oz) {
   process.exit(2);
 }
 // The single executable has no Node to find and skips Node's bootstrap (its startup snapshot),
-// so it is held to more than the floor; its snapshot heap costs memory (README, Install).
+// so it is held to more than the floor; its snapshot heap costs memory (README, Performance).
 const TARGETS = flags.sea ? { jwt: 0.95, gcp: 0.95, prepare: 1.3, memMiB: 20 } : { jwt: 1.1, gcp: 1.1, prepare: 1.3, memMiB: 10 };
 const SEA = join(ROOT, 'dist', 'sea', 'oz');
 
