@@ -1,16 +1,16 @@
-import { resolve } from 'node:path';
 import { readSetting } from '../core/settings.js';
 import { cleanup, prepare, PREPARED_VARIABLES } from '../sandbox/prepare.js';
 import { EXECUTABLE } from '../sandbox/settings.js';
 import { renderEnv, unsetEnv } from '../sandbox/shell.js';
 import type { CLEANUP, OptionsOf, PREPARE } from './spec.js';
 import { note, out } from './output.js';
+import { ownExecutable } from './executable.js';
 
 export type PrepareOptions = OptionsOf<typeof PREPARE>;
 
 /** The executable the GCP config names: this oz, unless OZ_EXECUTABLE says where it is installed. */
 function ozPath(): string {
-  return readSetting(EXECUTABLE, process.env)?.value ?? resolve(process.argv[1] ?? 'oz');
+  return readSetting(EXECUTABLE, process.env)?.value ?? ownExecutable();
 }
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it, beforeEach } from 'vitest';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { oz, run, OZ_BIN, scrubbedEnv, tempDir } from '../helpers/oz.js';
+import { oz, run, OZ_BIN, OZ_BIN_IS_SINGLE_FILE, scrubbedEnv, tempDir } from '../helpers/oz.js';
 import { colourLevel } from '../../src/cli/colour.js';
 import pkg from '../../package.json' with { type: 'json' };
 
@@ -125,7 +125,7 @@ describe('oz federate whoami', () => {
   });
 });
 
-describe('bin/oz and the code cache', () => {
+describe.skipIf(OZ_BIN_IS_SINGLE_FILE)('bin/oz and the code cache', () => {
   // A copy of bin/ and dist/ to break in different ways.
   async function copyOfOz(): Promise<string> {
     const root = join(tempDir('oz-copy-'), 'oz');

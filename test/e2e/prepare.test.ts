@@ -1,8 +1,8 @@
 import { describe, expect, it, beforeEach } from 'vitest';
-import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { decode, oz, OZ_BIN, run, scrubbedEnv, tempDir } from '../helpers/oz.js';
+import { decode, oz, OZ_BIN, OZ_BIN_IS_SINGLE_FILE, run, scrubbedEnv, tempDir } from '../helpers/oz.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/oz-agent';
 const GCP_FLAGS = ['--gcp-project-number', '123456789012', '--gcp-pool-id', 'oz-pool', '--gcp-provider-id', 'oz-provider'];
@@ -160,7 +160,9 @@ describe('oz federate prepare', () => {
     it("refuses an oz path with whitespace, since Google's libraries split the command on it", async () => {
       const spaced = join(home, 'my tools');
       mkdirSync(spaced);
-      symlinkSync(OZ_BIN, join(spaced, 'oz'));
+      // The single executable names its own file (not a link to it), so it is copied there.
+      if (OZ_BIN_IS_SINGLE_FILE) copyFileSync(OZ_BIN, join(spaced, 'oz'));
+      else symlinkSync(OZ_BIN, join(spaced, 'oz'));
       const r = await run(join(spaced, 'oz'), ['federate', 'prepare', '--dir', dir, '--aws-role-arn', ROLE, ...GCP_FLAGS], { env });
       expect(r.code).toBe(3);
       expect(r.stdout).toBe('');

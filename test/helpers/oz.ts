@@ -1,9 +1,30 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export const OZ_BIN = resolve(__dirname, '../../bin/oz');
+/**
+ * The oz the end-to-end tests run: bin/oz of this checkout, or OZ_TEST_BIN, for example the
+ * single executable (`OZ_TEST_BIN=dist/sea/oz`, as .ci/run does).
+ */
+export const OZ_BIN = process.env.OZ_TEST_BIN ? resolve(process.env.OZ_TEST_BIN) : resolve(__dirname, '../../bin/oz');
+
+/** Whether OZ_BIN is one self-contained file (the single executable) rather than bin/oz beside dist/. */
+export const OZ_BIN_IS_SINGLE_FILE = isBinary(OZ_BIN);
+
+function isBinary(file: string): boolean {
+  const head = Buffer.alloc(2);
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    readSync(fd, head, 0, 2, 0);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  return head.toString('latin1') !== '#!';
+}
 
 export interface RunResult {
   code: number | null;
