@@ -86,6 +86,8 @@ export interface TokenFile {
   /** The file's name inside the private directory. */
   file: string;
   audience: string;
+  /** The names of the variables it exports. */
+  exports: readonly string[];
   /** The variables to export once the file is written at `path`. */
   variables(path: string, issued: IssuedToken): EnvAssignment[];
   /** The longest lifetime the relying party accepts, when shorter than oz's own day. */
@@ -140,6 +142,7 @@ export function planPrepare(flags: PrepareFlags, env: Env): PreparePlan {
     tokenFiles.push({
       file: PREPARED_FILES.awsToken,
       audience: AWS_STS_AUDIENCE,
+      exports: ['AWS_ROLE_ARN', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ROLE_SESSION_NAME'],
       // The session name follows the token's run_id: with a token service that is the grant's,
       // whatever the sandbox's OZ_RUN_ID says.
       variables: (path, issued) => [['AWS_ROLE_ARN', roleArn], ['AWS_WEB_IDENTITY_TOKEN_FILE', path], ['AWS_ROLE_SESSION_NAME', sessionNameForRun(String(issued.claims.run_id))]],
@@ -152,6 +155,7 @@ export function planPrepare(flags: PrepareFlags, env: Env): PreparePlan {
     tokenFiles.push({
       file: PREPARED_FILES.azureToken,
       audience: AZURE_TOKEN_EXCHANGE_AUDIENCE,
+      exports: ['AZURE_CLIENT_ID', 'AZURE_TENANT_ID', 'AZURE_FEDERATED_TOKEN_FILE', 'AZURE_AUTHORITY_HOST'],
       maxSeconds: AZURE_MAX_ASSERTION_SECONDS - BACKDATE_SECONDS,
       variables: (path) => [
         ['AZURE_CLIENT_ID', azure.clientId],
@@ -167,7 +171,7 @@ export function planPrepare(flags: PrepareFlags, env: Env): PreparePlan {
   }
   for (const t of others) {
     const variable = tokenFileVariable(t.name);
-    tokenFiles.push({ file: tokenFileName(t.name), audience: t.audience, variables: (path) => [[variable, path]] });
+    tokenFiles.push({ file: tokenFileName(t.name), audience: t.audience, exports: [variable], variables: (path) => [[variable, path]] });
   }
   return { tokenFiles, ...(gcp !== undefined ? { gcp } : {}), notes };
 }
