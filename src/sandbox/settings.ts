@@ -65,7 +65,7 @@ export const AZURE_AUTHORITY_HOST = {
   flag: '--azure-authority-host',
   parse: checkAuthorityHost,
   fallback: () => AZURE_DEFAULT_AUTHORITY_HOST,
-  help: 'Entra ID authority host (default https://login.microsoftonline.com/)',
+  help: 'Entra ID authority host, an https origin (default $OZ_AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com/)',
 } satisfies Setting<string>;
 
 /** The variable's form; each `--token` flag is read on its own by prepare, with the same rules. */
@@ -73,7 +73,7 @@ export const TOKEN_FILES: Setting<TokenFileRequest[]> = {
   variable: 'OZ_TOKEN_FILES',
   flag: '--token',
   parse: parseTokenFileList,
-  help: 'a token file for another relying party, NAME=AUDIENCE, exported as OZ_TOKEN_FILE_<NAME>; repeat for more',
+  help: 'a token file for another relying party, NAME=AUDIENCE, exported as OZ_TOKEN_FILE_<NAME>; repeat for more (default $OZ_TOKEN_FILES, comma-separated)',
 };
 
 export const PREPARE_DIR: Setting<string> = {
