@@ -165,6 +165,13 @@ export function planPrepare(flags: PrepareFlags, env: Env): PreparePlan {
       ],
       refusal: azureRefusal,
     });
+    // EnvironmentCredential comes first in DefaultAzureCredential's chain and takes a secret or
+    // a certificate over the federated token file, as the AWS SDKs take static keys.
+    const shadowing = ['AZURE_CLIENT_SECRET', 'AZURE_CLIENT_CERTIFICATE_PATH'].filter((v) => env[v]);
+    if (shadowing.length > 0) {
+      const [verb, them] = shadowing.length > 1 ? ['are', 'them'] : ['is', 'it'];
+      notes.push(`oz: warning: ${shadowing.join(' and ')} ${verb} set; DefaultAzureCredential uses ${them} before the federated token file, so unset ${them} for workload identity to be used`);
+    }
     if (!isMicrosoftAuthorityHost(azure.authorityHost)) {
       notes.push(`oz: note: ${azure.authorityHost} is not one of Microsoft's authority hosts: @azure/identity's WorkloadIdentityCredential needs { disableInstanceDiscovery: true } to use it`);
     }

@@ -140,6 +140,13 @@ describe('planPrepare', () => {
     expect(plan.notes).toEqual([expect.stringMatching(/^oz: note: https:\/\/127\.0\.0\.1:9443\/ is not one of Microsoft's authority hosts: .*disableInstanceDiscovery: true/)]);
   });
 
+  it('warns when a client secret or certificate would win over the token file in DefaultAzureCredential', () => {
+    const plan = planPrepare({ azureClientId: CLIENT, azureTenantId: TENANT }, { AZURE_CLIENT_SECRET: 'hunter2' });
+    expect(plan.notes).toEqual(['oz: warning: AZURE_CLIENT_SECRET is set; DefaultAzureCredential uses it before the federated token file, so unset it for workload identity to be used']);
+    expect(planPrepare({ azureClientId: CLIENT, azureTenantId: TENANT }, { AZURE_CLIENT_SECRET: 's', AZURE_CLIENT_CERTIFICATE_PATH: '/c.pem' }).notes[0]).toMatch(/^oz: warning: AZURE_CLIENT_SECRET and AZURE_CLIENT_CERTIFICATE_PATH are set;/);
+    expect(planPrepare({ token: ['v=a'] }, { AZURE_CLIENT_SECRET: 's' }).notes).toEqual([]);
+  });
+
   it.each([
     ['a client ID alone', { azureClientId: CLIENT }, {}, 'usage', /^incomplete Azure federation settings: missing --azure-tenant-id \(OZ_AZURE_TENANT_ID\)/],
     ['a tenant alone, from the environment', {}, { OZ_AZURE_TENANT_ID: TENANT }, 'usage', /missing --azure-client-id \(OZ_AZURE_CLIENT_ID\)/],
