@@ -1,5 +1,5 @@
 import { readSetting } from '../core/settings.js';
-import { cleanup, prepare, PREPARED_VARIABLES } from '../sandbox/prepare.js';
+import { cleanup, prepare } from '../sandbox/prepare.js';
 import { EXECUTABLE } from '../sandbox/settings.js';
 import { renderEnv, unsetEnv } from '../sandbox/shell.js';
 import type { CLEANUP, OptionsOf, PREPARE } from './spec.js';
@@ -32,5 +32,5 @@ export async function prepareCommand(opts: PrepareOptions): Promise<void> {
 export async function cleanupCommand(opts: OptionsOf<typeof CLEANUP>): Promise<void> {
   const r = cleanup(opts.dir, { env: process.env, cwd: process.cwd(), uid: process.getuid?.() });
   note(r.removed.length ? `oz: removed ${r.removed.length} file(s) from ${r.dir}` : `oz: nothing to remove in ${r.dir}`);
-  out(unsetEnv(PREPARED_VARIABLES, opts.shell ?? 'sh'));
+  out(unsetEnv(r.unset, opts.shell ?? 'sh'));
 }

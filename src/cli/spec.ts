@@ -119,7 +119,7 @@ export const ISSUE_TOKEN = {
 
 export const PREPARE = {
   path: ['federate', 'prepare'],
-  summary: 'write the AWS web identity token file and the GCP credential config, and print the variables to export',
+  summary: 'write the AWS and Azure token files, the GCP credential config and any other token files, and print the variables to export',
   options: [
     { flag: '--aws-role-arn', value: '<arn>', setting: S.AWS_ROLE_ARN, help: S.AWS_ROLE_ARN.help! },
     { flag: '--gcp-project-number', value: '<n>', setting: S.GCP_PROJECT_NUMBER, help: S.GCP_PROJECT_NUMBER.help! },
@@ -127,12 +127,18 @@ export const PREPARE = {
     { flag: '--gcp-provider-id', value: '<id>', setting: S.GCP_PROVIDER_ID, help: S.GCP_PROVIDER_ID.help! },
     { flag: '--gcp-service-account', value: '<email>', setting: S.GCP_SERVICE_ACCOUNT, help: S.GCP_SERVICE_ACCOUNT.help! },
     { flag: '--gcp-project-id', value: '<id>', setting: S.GCP_PROJECT_ID, help: S.GCP_PROJECT_ID.help! },
+    { flag: '--azure-client-id', value: '<id>', setting: S.AZURE_CLIENT_ID, help: S.AZURE_CLIENT_ID.help! },
+    { flag: '--azure-tenant-id', value: '<id>', setting: S.AZURE_TENANT_ID, help: S.AZURE_TENANT_ID.help! },
+    { flag: '--azure-authority-host', value: '<url>', setting: S.AZURE_AUTHORITY_HOST, help: S.AZURE_AUTHORITY_HOST.help },
+    { flag: '--token', value: '<name=aud>', repeatable: true, setting: S.TOKEN_FILES, help: S.TOKEN_FILES.help! },
     { flag: '--dir', value: '<dir>', setting: S.PREPARE_DIR, help: S.PREPARE_DIR.help! },
     shell,
   ],
   examples: [
     'eval "$(oz federate prepare --aws-role-arn arn:aws:iam::123456789012:role/agent)"',
     'eval "$(oz federate prepare --gcp-project-number 123456789012 --gcp-pool-id oz-pool --gcp-provider-id oz-provider)"',
+    'eval "$(oz federate prepare --azure-client-id 00000000-0000-0000-0000-000000000001 --azure-tenant-id contoso.onmicrosoft.com)"',
+    'eval "$(oz federate prepare --token vault=https://vault.example.com)"   # then: cat "$OZ_TOKEN_FILE_VAULT"',
     'oz federate prepare --shell fish | source',
     'oz federate prepare --shell json',
   ],
@@ -140,7 +146,7 @@ export const PREPARE = {
 
 export const CLEANUP = {
   path: ['federate', 'cleanup'],
-  summary: 'remove the files prepare wrote and print the lines that unset its variables (for the end of a run)',
+  summary: 'remove the files prepare wrote (every token-* file included) and print the lines that unset its variables (for the end of a run)',
   options: [{ flag: '--dir', value: '<dir>', setting: S.PREPARE_DIR, help: 'the directory prepare used (same default as prepare)' }, shell],
   examples: ['eval "$(oz federate cleanup)"', 'oz federate cleanup --shell fish | source'],
 } as const satisfies CommandSpec;

@@ -3,7 +3,8 @@ import { RUN_CLAIMS } from '../core/claims.js';
 import { describeSource, readSetting, type Sourced } from '../core/settings.js';
 import { formatDuration } from '../core/duration.js';
 import { localFacts } from '../sandbox/sources/embedded.js';
-import { PREPARE_SETTINGS } from '../sandbox/settings.js';
+import { AZURE_AUTHORITY_HOST, PREPARE_SETTINGS, TOKEN_FILES } from '../sandbox/settings.js';
+import { planPrepare, PREPARED_FILES } from '../sandbox/prepare.js';
 import { dataDir } from '../core/paths.js';
 import { out } from './output.js';
 import { painter } from './colour.js';
@@ -19,7 +20,30 @@ function prepareSettings(env: NodeJS.ProcessEnv): Record<string, { value: string
     const v = readSetting(s, env);
     if (v) shown[s.flag!.slice(2)] = { value: v.value, source: v.source, variable: v.from };
   }
+  const host = readSetting(AZURE_AUTHORITY_HOST, env);
+  if (host.source === 'env') shown['azure-authority-host'] = { value: host.value, source: host.source, variable: host.from };
+  const tokens = readSetting(TOKEN_FILES, env);
+  if (tokens) shown.token = { value: tokens.value.map((t) => `${t.name}=${t.audience}`).join(','), source: tokens.source, variable: tokens.from };
   return shown;
+}
+
+interface PreparedFile {
+  file: string;
+  audience: string | null;
+  variables: string[];
+}
+
+/** What `prepare` (with no flags) would write in this environment, and the variables each file sets. */
+function prepareFiles(env: NodeJS.ProcessEnv): PreparedFile[] {
+  const plan = planPrepare({}, env);
+  const files: PreparedFile[] = plan.tokenFiles.map((t) => ({ file: t.file, audience: t.audience, variables: [...t.exports] }));
+  if (plan.gcp) files.push({ file: PREPARED_FILES.gcpConfig, audience: null, variables: ['GOOGLE_APPLICATION_CREDENTIALS', 'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE'] });
+  return files;
+}
+
+function prepareRows(files: PreparedFile[]): Row[] {
+  if (files.length === 0) return [['prepare', '(nothing configured)', '']];
+  return files.map((f) => ['prepare', f.audience === null ? f.file : `${f.file} (aud ${f.audience})`, `sets ${f.variables.join(', ')}`]);
 }
 
 export async function whoamiCommand(opts: Options, env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -36,6 +60,7 @@ export async function whoamiCommand(opts: Options, env: NodeJS.ProcessEnv = proc
     }),
   );
   const prepare = prepareSettings(env);
+  const files = prepareFiles(env);
   const summary = {
     token_source: 'embedded',
     issuer: issuer.value,
@@ -46,6 +71,7 @@ export async function whoamiCommand(opts: Options, env: NodeJS.ProcessEnv = proc
     max_run_duration_seconds: limits.maxRunSeconds.value,
     seconds_left: left === undefined ? null : Math.max(0, left),
     prepare,
+    prepare_files: files,
   };
   if (opts.json) return printJson(summary);
   const rows = claimRows(claims, (c) => (c.source === 'env' ? `from ${c.variable}` : `local default (set ${c.variable})`));
@@ -68,6 +94,7 @@ export async function whoamiCommand(opts: Options, env: NodeJS.ProcessEnv = proc
         : `none: the deadline passed ${formatDuration(-left)} ago`;
   rows.push(['time left', time, '']);
   for (const [name, v] of Object.entries(prepare)) rows.push([name, v.value, `from ${v.variable}`]);
+  rows.push(...prepareRows(files));
   out(`Token source: embedded issuer (key in ${summary.data_dir})\n`);
   await printRows(rows);
 }
@@ -97,6 +124,7 @@ async function remoteWhoami(opts: Options, env: NodeJS.ProcessEnv): Promise<void
     seconds_left: left === undefined ? null : Math.max(0, left),
     ignored_variables: ignored,
     prepare: prepareSettings(env),
+    prepare_files: prepareFiles(env),
   };
   if (opts.json) return printJson(summary);
   const rows = claimRows(claims, (c) => (c.value === null ? 'not in the run token' : 'from the run token'));
@@ -107,6 +135,8 @@ async function remoteWhoami(opts: Options, env: NodeJS.ProcessEnv): Promise<void
     left === undefined ? '(unknown)' : left > 0 ? formatDuration(left) : `none: the run token expired ${formatDuration(-left)} ago`,
     '',
   ]);
+  for (const [name, v] of Object.entries(summary.prepare)) rows.push([name, v.value, `from ${v.variable}`]);
+  rows.push(...prepareRows(summary.prepare_files));
   out(`Token source: token service at ${summary.token_url} (OZ_RUN_TOKEN is set; no signing key is used here)\n`);
   await printRows(rows);
   out('These are the claims the token service will sign; the run token is not verified here.\n');

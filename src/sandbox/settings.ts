@@ -4,6 +4,8 @@ export type SettingOf<T> = Setting<T>;
 import { durationAtMost } from '../core/duration.js';
 import { parseHttpUrl } from '../core/url.js';
 import { checkRoleArn } from './aws.js';
+import { AZURE_DEFAULT_AUTHORITY_HOST, checkAuthorityHost, checkAzureClientId, checkAzureTenantId } from './azure.js';
+import { parseTokenFileList, type TokenFileRequest } from './token-files.js';
 
 /**
  * The sandbox's settings beyond the run context (core/context.ts): the remote token source and
@@ -55,6 +57,25 @@ export const GCP_PROVIDER_ID: Setting<string> = { variable: 'OZ_GCP_PROVIDER_ID'
 export const GCP_SERVICE_ACCOUNT: Setting<string> = { variable: 'OZ_GCP_SERVICE_ACCOUNT', flag: '--gcp-service-account', parse: anyText, help: 'service account to impersonate' };
 export const GCP_PROJECT_ID: Setting<string> = { variable: 'OZ_GCP_PROJECT_ID', flag: '--gcp-project-id', parse: anyText, help: 'project for gcloud and ADC' };
 
+// Client and tenant are checked together (both or neither) by prepare.
+export const AZURE_CLIENT_ID: Setting<string> = { variable: 'OZ_AZURE_CLIENT_ID', flag: '--azure-client-id', parse: checkAzureClientId, help: 'Entra ID application (client) ID to federate with' };
+export const AZURE_TENANT_ID: Setting<string> = { variable: 'OZ_AZURE_TENANT_ID', flag: '--azure-tenant-id', parse: checkAzureTenantId, help: 'Entra ID directory (tenant) ID or verified domain' };
+export const AZURE_AUTHORITY_HOST = {
+  variable: 'OZ_AZURE_AUTHORITY_HOST',
+  flag: '--azure-authority-host',
+  parse: checkAuthorityHost,
+  fallback: () => AZURE_DEFAULT_AUTHORITY_HOST,
+  help: 'Entra ID authority host, an https origin (default $OZ_AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com/)',
+} satisfies Setting<string>;
+
+/** The variable's form; each `--token` flag is read on its own by prepare, with the same rules. */
+export const TOKEN_FILES: Setting<TokenFileRequest[]> = {
+  variable: 'OZ_TOKEN_FILES',
+  flag: '--token',
+  parse: parseTokenFileList,
+  help: 'a token file for another relying party, NAME=AUDIENCE, exported as OZ_TOKEN_FILE_<NAME>; repeat for more (default $OZ_TOKEN_FILES, comma-separated)',
+};
+
 export const PREPARE_DIR: Setting<string> = {
   variable: 'OZ_PREPARE_DIR',
   flag: '--dir',
@@ -69,4 +90,4 @@ export const EXECUTABLE: Setting<string> = {
 };
 
 /** What `prepare` reads, in the order `whoami` shows them. */
-export const PREPARE_SETTINGS = [AWS_ROLE_ARN, GCP_PROJECT_NUMBER, GCP_POOL_ID, GCP_PROVIDER_ID, GCP_SERVICE_ACCOUNT, GCP_PROJECT_ID, PREPARE_DIR] as const;
+export const PREPARE_SETTINGS = [AWS_ROLE_ARN, GCP_PROJECT_NUMBER, GCP_POOL_ID, GCP_PROVIDER_ID, GCP_SERVICE_ACCOUNT, GCP_PROJECT_ID, AZURE_CLIENT_ID, AZURE_TENANT_ID, PREPARE_DIR] as const;

@@ -35,6 +35,8 @@ describe('the fast parser and commander read the same arguments the same way', (
     [PREPARE, ['--aws-role-arn', 'arn:aws:iam::123456789012:role/r', '--gcp-project-number', '1', '--gcp-pool-id', 'pool', '--gcp-provider-id', 'prov']],
     [PREPARE, ['--dir', '/tmp/x y', '--shell', 'fish', '--gcp-service-account=a@b.iam.gserviceaccount.com', '--gcp-project-id', 'my-project']],
     [PREPARE, ['--shell=json']],
+    [PREPARE, ['--azure-client-id', '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d', '--azure-tenant-id=contoso.onmicrosoft.com', '--azure-authority-host', 'https://login.microsoftonline.us']],
+    [PREPARE, ['--token', 'vault=https://vault.example.com', '--token=saas=api://x=y', '--token', 'vault=again']],
   ];
   it.each(cases.map(([spec, args]) => [spec.path[1], args, spec] as const))('%s %j', async (_name, args, spec) => {
     const fast = parseFast(spec, args);
