@@ -11,6 +11,7 @@ import { EXIT_CODES } from '../../src/core/errors.js';
 import { OZ_BIN, decode, oz, run, scrubbedEnv, tempDir } from '../helpers/oz.js';
 import { serve, type Served } from '../helpers/serve.js';
 import { startAwsSts, type AwsStsStandIn } from '../helpers/standins.js';
+import type { PolicyDocument } from '../helpers/iam-policy.js';
 import { networkTrapEnv, resolveAwsJs, resolveBoto3 } from '../helpers/clients.js';
 
 const ACCOUNT = '123456789012';
@@ -22,7 +23,7 @@ let home: string;
 let platformEnv: Record<string, string>;
 let issuer: Served;
 let sts: AwsStsStandIn;
-const roles: Record<'tags' | 'subject', { arn: string; policyFile: string; policy: Record<string, any> }> = {} as never;
+const roles: Record<'tags' | 'subject', { arn: string; policyFile: string; policy: PolicyDocument & Record<string, any> }> = {} as never;
 
 beforeAll(async () => {
   home = tempDir('oz-team-scope-');
@@ -52,11 +53,11 @@ afterAll(async () => {
 
 it('oz setup aws wrote one policy per method, for the team', () => {
   const host = issuer.url.replace(/^http:\/\//, '');
-  expect(roles.tags.policy.Statement[0]).toMatchObject({
+  expect((roles.tags.policy.Statement as unknown[])[0]).toMatchObject({
     Action: ['sts:AssumeRoleWithWebIdentity', 'sts:TagSession'],
     Condition: { StringEquals: { [`${host}:aud`]: 'sts.amazonaws.com', 'aws:RequestTag/teams': TEAM } },
   });
-  expect(roles.subject.policy.Statement[0]).toMatchObject({
+  expect((roles.subject.policy.Statement as unknown[])[0]).toMatchObject({
     Action: 'sts:AssumeRoleWithWebIdentity',
     Condition: { StringLike: { [`${host}:sub`]: `teams:${TEAM}:environment:*:sub:*` } },
   });

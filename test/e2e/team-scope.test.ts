@@ -1,6 +1,8 @@
 // Session tags and subject formats at the command line: who may choose them, what each mode
 // signs, what whoami shows, and the one-line refusals when a relying party's limit is broken.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { EXIT_CODES } from '../../src/core/errors.js';
 import { loadSigningKey } from '../../src/core/keys.js';
 import { grantClaims, mintGrant } from '../../src/platform/grant-mint.js';
@@ -156,6 +158,36 @@ describe('grant-run checks what the grant fixes', () => {
 });
 
 it('discovery lists oz_sub and the session-tags claim', async () => {
-  const doc = await (await fetch(`${issuer.url}/.well-known/openid-configuration`)).json();
+  const doc = (await (await fetch(`${issuer.url}/.well-known/openid-configuration`)).json()) as { claims_supported: string[] };
   expect(doc.claims_supported).toEqual(expect.arrayContaining(['oz_sub', TAGS]));
+});
+
+describe('oz setup gcp with --team-by subject reads the identity from oz_sub', () => {
+  it('admits a formatted token of the subject, where a mapping of sub would refuse it', async () => {
+    const home = tempDir();
+    const env = scrubbedEnv(home, { OZ_ISSUER_URL: 'https://oidc.example.com/oz', OZ_SUBJECT: 'user-42', OZ_TEAMS: 'abc123', OZ_ENVIRONMENT_ID: 'env-1', OZ_SUBJECT_CLAIMS: 'teams,environment,sub' });
+    const provider = async (teamBy: string) => {
+      const r = await oz(['setup', 'gcp', '--subject', 'user-42', '--team', 'abc123', '--team-by', teamBy, '--project-number', '123456789012', '--format', 'json'], { env });
+      expect(r.code).toBe(0);
+      const s = JSON.parse(r.stdout);
+      const file = join(home, `provider-${teamBy}.json`);
+      writeFileSync(file, JSON.stringify({ name: s.provider.name, state: 'ACTIVE', disabled: false, attributeMapping: s.attribute_mapping, attributeCondition: s.attribute_condition, oidc: { issuerUri: s.provider.issuer_uri } }));
+      return { s, file, stderr: r.stderr };
+    };
+    const bySubject = await provider('subject');
+    expect(bySubject.s.attribute_mapping['google.subject']).toBe('assertion.oz_sub');
+    expect(bySubject.s.attribute_condition).toBe('"abc123" in assertion.teams && assertion.oz_sub == "user-42"');
+    expect(bySubject.s.members).toEqual([`principal://iam.googleapis.com/${bySubject.s.pool.name}/subject/user-42`]);
+    expect(bySubject.stderr).toMatch(/google.subject maps oz_sub/);
+    const ok = await oz(['federate', 'explain', '--gcp-provider', bySubject.file, '--json'], { env });
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ accepted: true, outcome: { attributes: { 'google.subject': 'user-42' } } });
+    const other = await oz(['federate', 'explain', '--gcp-provider', bySubject.file], { env: { ...env, OZ_SUBJECT: 'user-7' } });
+    expect(other.code).toBe(EXIT_CODES.refused);
+
+    // Set up as if sub were the identity, the same formatted token is refused.
+    const byTags = await provider('tags');
+    expect(byTags.s.attribute_mapping['google.subject']).toBe('assertion.sub');
+    expect((await oz(['federate', 'explain', '--gcp-provider', byTags.file], { env })).code).toBe(EXIT_CODES.refused);
+  });
 });
