@@ -35,7 +35,7 @@ export async function issueEmbedded(env: Env, cwd: string, now: Date, request: I
   const key = loadSigningKey(await dataDir(env, cwd), { alg: readSetting(SIGNING_ALG, env)?.value });
   const token = signJwt({ alg: key.alg, kid: key.kid, typ: IDENTITY_TOKEN_TYPE }, claims, key.privateKey);
   const tooLong = tokenLengthProblem(token, request.audience);
-  if (tooLong) throw new OzError('config', `${tooLong} (${formatVariables(formats)}; the run-context variables)`);
+  if (tooLong) throw new OzError('config', tooLong);
   return { token, expiresAt: new Date(claims.exp * 1000), claims: { ...claims }, lifetime };
 }
 
