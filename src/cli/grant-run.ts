@@ -5,6 +5,7 @@ import { DEFAULT_GRANT_SECONDS, grantClaims, MAX_GRANT_SECONDS, mintGrant } from
 import { loadSigningKey } from '../core/keys.js';
 import { RUN_CLAIMS, parseClaimValue, type RunClaims } from '../core/claims.js';
 import { parseFrom, readSetting } from '../core/settings.js';
+import { formatClaims, parseClaimList, STS_AUDIENCE, type ClaimFormats } from '../core/claim-formats.js';
 import { dataDir } from '../core/paths.js';
 import { optionKey, type GRANT_RUN, type OptionsOf } from './spec.js';
 import { out } from './output.js';
@@ -24,6 +25,24 @@ export function runClaimsFromFlags(opts: GrantRunOptions): RunClaims {
     run[spec.claim] = parseFrom((text) => parseClaimValue(spec, text), raw, spec.flag, 'usage');
   }
   return run as RunClaims;
+}
+
+/**
+ * The claim formats the grant fixes, from the flags only: the platform chooses them per grant.
+ * What they make of this run's claims is checked now, as a token for STS would carry it, so a
+ * run whose subject or tags AWS would refuse is never granted.
+ */
+export function claimFormatsFromFlags(opts: Pick<GrantRunOptions, 'awsSessionTags' | 'subjectClaims'>, run: RunClaims): ClaimFormats {
+  const formats: ClaimFormats = {
+    ...(opts.awsSessionTags !== undefined ? { sessionTags: parseFrom(parseClaimList, opts.awsSessionTags, '--aws-session-tags', 'usage') } : {}),
+    ...(opts.subjectClaims !== undefined ? { subjectClaims: parseFrom(parseClaimList, opts.subjectClaims, '--subject-claims', 'usage') } : {}),
+  };
+  const shaped = formatClaims(run, STS_AUDIENCE, formats);
+  if (!shaped.ok) {
+    const flags = [opts.awsSessionTags !== undefined && '--aws-session-tags', opts.subjectClaims !== undefined && '--subject-claims'].filter(Boolean).join(' and ');
+    throw new OzError('usage', `cannot grant this run with ${flags}: ${shaped.problem}`);
+  }
+  return formats;
 }
 
 /** When the grant expires: the run's deadline, given directly or as a maximum duration from now. */
@@ -54,10 +73,11 @@ export function grantDeadline(opts: Pick<GrantRunOptions, 'maxDuration' | 'deadl
 export async function grantRunCommand(opts: GrantRunOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const now = new Date();
   const run = runClaimsFromFlags(opts);
+  const formats = claimFormatsFromFlags(opts, run);
   const deadline = grantDeadline(opts, now);
   const issuer = readIssuerUrl(env, opts.issuer);
   const key = loadSigningKey(await dataDir(env, process.cwd()), { alg: readSetting(SIGNING_ALG, env)?.value });
-  const claims = grantClaims({ issuer, run, deadline, now });
+  const claims = grantClaims({ issuer, run, formats, deadline, now });
   const token = mintGrant(claims, key);
   if (opts.json) {
     out(`${JSON.stringify({ run_token: token, expires_at: new Date(claims.exp * 1000).toISOString(), claims }, null, 2)}\n`);

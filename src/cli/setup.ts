@@ -55,7 +55,9 @@ export async function setupAwsCommand(opts: SetupAwsOptions): Promise<void> {
 
 export async function setupGcpCommand(opts: SetupGcpOptions): Promise<void> {
   const { issuer, scope } = common(opts);
-  if (opts.teamBy === 'subject') note('oz: --team-by applies to AWS (and Azure); GCP conditions on the teams claim itself');
+  if (opts.teamBy === 'subject') {
+    note('oz: with --team-by subject the platform formats sub, so google.subject maps oz_sub (the run\'s identity); GCP conditions on the teams claim itself');
+  }
   const { gcpSetup, gcpSetupText, gcpSetupTerraform } = await import('../cloud/setup-gcp.js');
   const setup = gcpSetup({
     issuer,
@@ -63,6 +65,7 @@ export async function setupGcpCommand(opts: SetupGcpOptions): Promise<void> {
     projectNumber: opts.projectNumber,
     poolId: opts.poolId,
     providerId: opts.providerId,
+    subjectFormatted: opts.teamBy === 'subject',
     ...(opts.serviceAccount !== undefined ? { serviceAccount: opts.serviceAccount } : {}),
     ...(opts.jwkJsonPath !== undefined ? { jwkJsonPath: opts.jwkJsonPath } : {}),
   });

@@ -313,6 +313,8 @@ export const GRANT_RUN = {
   summary: "mint a run token (the sandbox's OZ_RUN_TOKEN) that binds the run's claims until its deadline",
   options: [
     ...CLAIM_OPTIONS,
+    { flag: '--aws-session-tags', value: '<list>', help: 'run claims that tokens for sts.amazonaws.com carry as AWS session tags, comma-separated, e.g. teams,environment' },
+    { flag: '--subject-claims', value: '<list>', help: 'run claims that sub is made of, in order, e.g. teams,environment,sub (the identity moves to oz_sub)' },
     { flag: '--max-duration', value: '<duration>', help: "the run's maximum runtime from now (default 4h, at most 24h)" },
     { flag: '--deadline', value: '<time>', help: "when the run's maximum runtime ends: RFC 3339 or Unix seconds (instead of --max-duration)" },
     { ...issuer, help: 'issuer URL; the token service must serve it' },
@@ -321,6 +323,7 @@ export const GRANT_RUN = {
   examples: [
     'oz issuer grant-run --run-id run-42 --subject user-7 --email dev@example.com --teams team-a --host warp',
     'OZ_RUN_TOKEN="$(oz issuer grant-run --run-id run-42 --subject sa-3 --max-duration 2h)"',
+    'oz issuer grant-run --run-id run-42 --subject user-7 --teams abc123 --aws-session-tags teams --subject-claims teams,environment,sub',
   ],
 } as const satisfies CommandSpec;
 

@@ -10,6 +10,36 @@ import { out } from './output.js';
 import { painter } from './colour.js';
 import { displayUrl, ignoredVariables, readRemoteConfig, runTokenOf } from '../sandbox/sources/remote-config.js';
 import type { OptionsOf, WHOAMI } from './spec.js';
+import { AWS_SESSION_TAGS, AWS_TAGS_CLAIM, formatClaims, STS_AUDIENCE, SUBJECT_CLAIMS, type ClaimFormats } from '../core/claim-formats.js';
+import type { RunClaims } from '../core/claims.js';
+
+/** What a token for AWS would say about the run once the platform's formats are applied. */
+interface AwsView {
+  sub: string | null;
+  session_tags: Record<string, string> | null;
+  /** Why AWS would get no token (a limit the formats break), or null. */
+  problem: string | null;
+}
+
+function awsView(run: RunClaims, formats: ClaimFormats): AwsView {
+  const r = formatClaims(run, STS_AUDIENCE, formats);
+  if (!r.ok) return { sub: null, session_tags: null, problem: r.problem };
+  const tags = r.value[AWS_TAGS_CLAIM]?.principal_tags;
+  return {
+    sub: r.value.sub ?? (typeof run.sub === 'string' ? run.sub : null),
+    session_tags: tags ? Object.fromEntries(Object.entries(tags).map(([k, [v]]) => [k, v])) : null,
+    problem: null,
+  };
+}
+
+function awsRows(view: AwsView, origin: string): Row[] {
+  if (view.problem !== null) return [['aws token', `none: ${view.problem}`, origin]];
+  const tags = view.session_tags === null ? '(none)' : Object.entries(view.session_tags).map(([k, v]) => `${k}=${v}`).join(' ');
+  return [
+    ['aws sub', view.sub ?? '(none)', origin],
+    ['aws tags', tags, origin],
+  ];
+}
 
 type Options = OptionsOf<typeof WHOAMI>;
 
@@ -61,6 +91,11 @@ export async function whoamiCommand(opts: Options, env: NodeJS.ProcessEnv = proc
   );
   const prepare = prepareSettings(env);
   const files = prepareFiles(env);
+  const tagsSetting = readSetting(AWS_SESSION_TAGS, env);
+  const subjectSetting = readSetting(SUBJECT_CLAIMS, env);
+  const formats: ClaimFormats = { ...(tagsSetting ? { sessionTags: tagsSetting.value } : {}), ...(subjectSetting ? { subjectClaims: subjectSetting.value } : {}) };
+  const run = Object.fromEntries(Object.entries(claims).filter(([, c]) => c.value !== null).map(([k, c]) => [k, c.value])) as unknown as RunClaims;
+  const aws = awsView(run, formats);
   const summary = {
     token_source: 'embedded',
     issuer: issuer.value,
@@ -70,6 +105,9 @@ export async function whoamiCommand(opts: Options, env: NodeJS.ProcessEnv = proc
     deadline: limits.deadline.value?.toISOString() ?? null,
     max_run_duration_seconds: limits.maxRunSeconds.value,
     seconds_left: left === undefined ? null : Math.max(0, left),
+    aws_session_tags: tagsSetting?.value ?? null,
+    subject_claims: subjectSetting?.value ?? null,
+    aws,
     prepare,
     prepare_files: files,
   };
@@ -93,6 +131,8 @@ export async function whoamiCommand(opts: Options, env: NodeJS.ProcessEnv = proc
         ? formatDuration(left)
         : `none: the deadline passed ${formatDuration(-left)} ago`;
   rows.push(['time left', time, '']);
+  const formatOrigin = [tagsSetting && 'OZ_AWS_SESSION_TAGS', subjectSetting && 'OZ_SUBJECT_CLAIMS'].filter(Boolean).join(', ');
+  rows.push(...awsRows(aws, formatOrigin ? `from ${formatOrigin}` : 'no OZ_AWS_SESSION_TAGS or OZ_SUBJECT_CLAIMS'));
   for (const [name, v] of Object.entries(prepare)) rows.push([name, v.value, `from ${v.variable}`]);
   rows.push(...prepareRows(files));
   out(`Token source: embedded issuer (key in ${summary.data_dir})\n`);
@@ -114,6 +154,12 @@ async function remoteWhoami(opts: Options, env: NodeJS.ProcessEnv): Promise<void
   const claims = Object.fromEntries(
     RUN_CLAIMS.map(({ claim }) => [claim, { value: grant[claim] ?? null, source: 'run_token' }]),
   );
+  const list = (v: unknown) => (Array.isArray(v) && v.every((c) => typeof c === 'string') ? (v as ClaimFormats['sessionTags']) : undefined);
+  const formats: ClaimFormats = {
+    ...(list(grant.aws_session_tags) ? { sessionTags: list(grant.aws_session_tags) } : {}),
+    ...(list(grant.subject_claims) ? { subjectClaims: list(grant.subject_claims) } : {}),
+  };
+  const aws = awsView(grant as unknown as RunClaims, formats);
   const summary = {
     token_source: 'remote',
     token_url: displayUrl(config.tokenUrl),
@@ -122,6 +168,9 @@ async function remoteWhoami(opts: Options, env: NodeJS.ProcessEnv): Promise<void
     verified: false,
     deadline: exp === undefined ? null : new Date(exp * 1000).toISOString(),
     seconds_left: left === undefined ? null : Math.max(0, left),
+    aws_session_tags: formats.sessionTags ?? null,
+    subject_claims: formats.subjectClaims ?? null,
+    aws,
     ignored_variables: ignored,
     prepare: prepareSettings(env),
     prepare_files: prepareFiles(env),
@@ -135,6 +184,7 @@ async function remoteWhoami(opts: Options, env: NodeJS.ProcessEnv): Promise<void
     left === undefined ? '(unknown)' : left > 0 ? formatDuration(left) : `none: the run token expired ${formatDuration(-left)} ago`,
     '',
   ]);
+  rows.push(...awsRows(aws, 'from the run token'));
   for (const [name, v] of Object.entries(summary.prepare)) rows.push([name, v.value, `from ${v.variable}`]);
   rows.push(...prepareRows(summary.prepare_files));
   out(`Token source: token service at ${summary.token_url} (OZ_RUN_TOKEN is set; no signing key is used here)\n`);

@@ -1,4 +1,5 @@
 import { OzError, quote } from '../core/errors.js';
+import { escapeSubjectValue, FORMAT_CLAIM_NAMES } from '../core/claim-formats.js';
 
 /** Who a cloud-side set-up lets in: run subjects, a team, an environment. */
 export interface Scope {
@@ -16,7 +17,7 @@ export type TeamBy = 'tags' | 'subject';
 export const TEAM_BY: readonly TeamBy[] = ['tags', 'subject'];
 
 /** The run claims a subject format may hold, in grant-run's vocabulary. */
-export const SUBJECT_CLAIMS = ['teams', 'environment', 'agent_name', 'skill_spec', 'host', 'run_id', 'email', 'sub'] as const;
+export const SUBJECT_CLAIMS: readonly string[] = FORMAT_CLAIM_NAMES;
 /** The order of the contract's own example, `teams:abc123:environment:env-1:sub:user-42`. */
 export const DEFAULT_SUBJECT_CLAIMS = ['teams', 'environment', 'sub'];
 
@@ -48,8 +49,8 @@ export function parseSubjectClaims(text: string): string[] {
 
 /**
  * The `sub` values that a subject format gives the runs in scope, as IAM StringLike patterns:
- * each claim of `claims` becomes `claim:value`, a `:` inside a value written `%3A` (as the
- * token service writes it), a value the scope does not pin written `*`. One pattern per
+ * each claim of `claims` becomes `claim:value`, the value escaped as tokens carry it (`%` as
+ * `%25`, `:` as `%3A`: core/claim-formats.ts), a value the scope does not pin written `*`. One pattern per
  * subject. `exact` is true when no part is a wildcard, so the subject can be matched exactly
  * (Azure).
  */
@@ -70,7 +71,7 @@ export function subjectPatterns(scope: Scope, claims: readonly string[]): { patt
       .map((claim) => {
         const value = claim === 'teams' ? scope.team : claim === 'environment' ? scope.environment : claim === 'sub' ? subject : undefined;
         if (value === undefined) exact = false;
-        return `${claim}:${value === undefined ? '*' : escapeLike(value.replaceAll(':', '%3A'))}`;
+        return `${claim}:${value === undefined ? '*' : escapeLike(escapeSubjectValue(value))}`;
       })
       .join(':'),
   );

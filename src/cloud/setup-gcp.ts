@@ -2,6 +2,7 @@ import { OzError, quote } from '../core/errors.js';
 import { validateGcpFederation } from '../sandbox/gcp.js';
 import { celString, checkScope, shellWord, type Scope } from './scope.js';
 import { hcl } from './hcl.js';
+import { ORIGINAL_SUB_CLAIM } from '../core/claims.js';
 
 /** The longest attribute condition a provider may have. */
 const MAX_ATTRIBUTE_CONDITION = 4096;
@@ -15,6 +16,12 @@ export interface GcpSetupInput {
   serviceAccount?: string;
   /** For an issuer Google cannot reach: where the admin saves `oz issuer jwks`. */
   jwkJsonPath?: string;
+  /**
+   * The platform formats `sub` (grant-run --subject-claims, `--team-by subject`): the identity
+   * is then read from `oz_sub`, which keeps `google.subject` within GCP's 127 bytes and
+   * `principal://…/subject/<id>` naming the user.
+   */
+  subjectFormatted?: boolean;
 }
 
 export interface GcpSetup {
@@ -47,13 +54,14 @@ export function gcpSetup(input: GcpSetupInput): GcpSetup {
     throw new OzError('usage', `invalid --jwk-json-path ${quote(input.jwkJsonPath)}`);
   }
   const { scope } = input;
-  const mapping: Record<string, string> = { 'google.subject': 'assertion.sub', 'attribute.run_id': 'assertion.run_id' };
+  const sub = input.subjectFormatted ? `assertion.${ORIGINAL_SUB_CLAIM}` : 'assertion.sub';
+  const mapping: Record<string, string> = { 'google.subject': sub, 'attribute.run_id': 'assertion.run_id' };
   if (scope.environment !== undefined) mapping['attribute.environment'] = 'assertion.environment';
   const conditions: string[] = [];
   if (scope.team !== undefined) conditions.push(`${celString(scope.team)} in assertion.teams`);
   if (scope.environment !== undefined) conditions.push(`assertion.environment == ${celString(scope.environment)}`);
-  if (scope.subjects.length === 1) conditions.push(`assertion.sub == ${celString(scope.subjects[0] as string)}`);
-  if (scope.subjects.length > 1) conditions.push(`assertion.sub in [${scope.subjects.map(celString).join(', ')}]`);
+  if (scope.subjects.length === 1) conditions.push(`${sub} == ${celString(scope.subjects[0] as string)}`);
+  if (scope.subjects.length > 1) conditions.push(`${sub} in [${scope.subjects.map(celString).join(', ')}]`);
   const condition = conditions.join(' && ');
   if (condition.length > MAX_ATTRIBUTE_CONDITION) {
     throw new OzError('usage', `the attribute condition would be ${condition.length} characters, over GCP's ${MAX_ATTRIBUTE_CONDITION}: scope by --team rather than by so many --subject`);

@@ -71,8 +71,18 @@ export type RunClaims = { [S in ClaimSpec as S extends { required: true } ? S['c
 /** The standard claims every identity token has, before the run's. */
 export const STANDARD_CLAIMS = ['iss', 'sub', 'aud', 'iat', 'nbf', 'exp', 'jti'] as const;
 
+/** Where the identity `sub` held stays when the platform's subject format replaces it (claim-formats.ts). */
+export const ORIGINAL_SUB_CLAIM = 'oz_sub';
+/** The claim AWS reads session tags from, in tokens for STS when the platform asks for them. */
+export const AWS_TAGS_CLAIM = 'https://aws.amazon.com/tags';
+
 /** What discovery's `claims_supported` lists. */
-export const CLAIMS_SUPPORTED: readonly string[] = [...STANDARD_CLAIMS, ...RUN_CLAIMS.map((c) => c.claim).filter((c) => c !== 'sub')];
+export const CLAIMS_SUPPORTED: readonly string[] = [
+  ...STANDARD_CLAIMS,
+  ...RUN_CLAIMS.map((c) => c.claim).filter((c) => c !== 'sub'),
+  ORIGINAL_SUB_CLAIM,
+  AWS_TAGS_CLAIM,
+];
 
 export interface IdentityClaims extends RunClaims {
   iss: string;

@@ -5,6 +5,7 @@ import { OzError } from './errors.js';
 import { RUN_CLAIMS, parseClaimValue, MAX_TOKEN_SECONDS, BACKDATE_SECONDS, type LocalFacts, type RunClaims, type RunClaimName } from './claims.js';
 import { readSetting, type Env, type Setting, type Sourced } from './settings.js';
 import { SIGNING_ALGS, type SigningAlg } from './jwt.js';
+import { AWS_SESSION_TAGS, SUBJECT_CLAIMS } from './claim-formats.js';
 
 export type { Env } from './settings.js';
 
@@ -80,8 +81,17 @@ export const MAX_RUN_DURATION = {
   help: 'the maximum runtime of a run',
 } satisfies Setting<number>;
 
-/** Every variable of the run context: what a run token replaces. */
-export const RUN_CONTEXT_VARIABLES: readonly string[] = [...RUN_CLAIMS.map((c) => c.variable), RUN_DEADLINE.variable!, MAX_RUN_DURATION.variable];
+/**
+ * Every variable of the run context: what a run token replaces. The claim formats are among
+ * them: in remote mode the grant fixes them, so a sandbox cannot reshape its own tokens.
+ */
+export const RUN_CONTEXT_VARIABLES: readonly string[] = [
+  ...RUN_CLAIMS.map((c) => c.variable),
+  RUN_DEADLINE.variable!,
+  MAX_RUN_DURATION.variable,
+  AWS_SESSION_TAGS.variable!,
+  SUBJECT_CLAIMS.variable!,
+];
 
 export function readRunLimits(env: Env): RunLimits {
   return { deadline: readSetting(RUN_DEADLINE, env) as Sourced<Date | undefined>, maxRunSeconds: readSetting(MAX_RUN_DURATION, env) };

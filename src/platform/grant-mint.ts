@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { signJwt } from '../core/jwt.js';
-import { pickRunClaims, type RunClaims } from '../core/claims.js';
+import { pickRunClaims, type RunClaimName, type RunClaims } from '../core/claims.js';
+import type { ClaimFormats } from '../core/claim-formats.js';
 import type { SigningKey } from '../core/keys.js';
 import { RUN_TOKEN_AUDIENCE, RUN_TOKEN_TYPE } from '../core/wire.js';
 
@@ -27,11 +28,24 @@ export interface GrantClaims extends RunClaims {
   iat: number;
   exp: number;
   jti: string;
+  /** Run claims that tokens for STS carry as session tags (grant-run --aws-session-tags). */
+  aws_session_tags?: RunClaimName[];
+  /** Run claims `sub` is made of (grant-run --subject-claims). */
+  subject_claims?: RunClaimName[];
+}
+
+/** The claim formats a grant fixes for its run. */
+export function grantFormats(grant: Pick<GrantClaims, 'aws_session_tags' | 'subject_claims'>): ClaimFormats {
+  return {
+    ...(grant.aws_session_tags ? { sessionTags: grant.aws_session_tags } : {}),
+    ...(grant.subject_claims ? { subjectClaims: grant.subject_claims } : {}),
+  };
 }
 
 export interface GrantInput {
   issuer: string;
   run: RunClaims;
+  formats?: ClaimFormats;
   /** When the run's maximum runtime ends: the grant's `exp`. */
   deadline: Date;
   now: Date;
@@ -49,6 +63,8 @@ export function grantClaims(input: GrantInput): GrantClaims {
     exp: Math.floor(input.deadline.getTime() / 1000),
     jti: input.jti ?? randomUUID(),
     ...rest,
+    ...(input.formats?.sessionTags ? { aws_session_tags: [...input.formats.sessionTags] } : {}),
+    ...(input.formats?.subjectClaims ? { subject_claims: [...input.formats.subjectClaims] } : {}),
   };
 }
 

@@ -3,6 +3,7 @@ import { quote } from '../core/errors.js';
 import { decodeJwt, type SigningAlg } from '../core/jwt.js';
 import { BACKDATE_SECONDS, MAX_TOKEN_SECONDS, RUN_CLAIMS, claimTypeProblem } from '../core/claims.js';
 import { RUN_TOKEN_AUDIENCE, RUN_TOKEN_TYPE } from '../core/wire.js';
+import { parseClaimList } from '../core/claim-formats.js';
 import type { GrantClaims } from './grant-mint.js';
 
 export type { GrantClaims } from './grant-mint.js';
@@ -87,6 +88,13 @@ export function grantShapeProblem(p: Record<string, unknown>): string | undefine
     if (p[spec.claim] === undefined && !('required' in spec)) continue;
     const problem = claimTypeProblem(spec, p[spec.claim]);
     if (problem) return problem;
+  }
+  for (const name of ['aws_session_tags', 'subject_claims'] as const) {
+    const v = p[name];
+    if (v === undefined) continue;
+    if (!Array.isArray(v) || v.length === 0 || !v.every((c) => typeof c === 'string')) return `"${name}" must be a non-empty array of run claims`;
+    const list = parseClaimList(v.join(','));
+    if (!list.ok || list.value.length !== v.length) return `"${name}": ${list.ok ? 'a run claim holds a comma' : list.problem}`;
   }
   return undefined;
 }

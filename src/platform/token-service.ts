@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { signJwtAsync } from '../core/jwt.js';
 import { MAX_DURATION_SECONDS } from '../core/duration.js';
-import { claimValueProblem, DEFAULT_TOKEN_SECONDS, IDENTITY_TOKEN_TYPE, identityClaims } from '../core/claims.js';
+import { claimValueProblem, DEFAULT_TOKEN_SECONDS, IDENTITY_TOKEN_TYPE } from '../core/claims.js';
+import { formattedIdentityClaims, tokenLengthProblem } from '../core/claim-formats.js';
+import { grantFormats } from './grant-mint.js';
 import { grantedLifetime, verifyGrant, type GrantClaims, type GrantVerdict } from './grant-verify.js';
 import { RUN_EXPIRED_PROBLEM, RUN_TOKEN_AUDIENCE, type TokenRequestBody, type TokenResponseBody } from '../core/wire.js';
 import type { KeyCache } from './key-cache.js';
@@ -164,8 +166,11 @@ export function tokenRoute(opts: TokenServiceOptions): Route {
           headers: { 'retry-after': '1' },
         });
       }
+      // grant-run checked what the grant fixes; the audience can still break a limit (tags go only to STS).
+      const shaped = formattedIdentityClaims(grant, { issuer: opts.issuer(), audience: parsed.audience, lifetimeSeconds: lifetime, now: signedAt }, grantFormats(grant));
+      if (!shaped.ok) return sendProblem(res, { status: 422, title: 'Unprocessable Content', detail: `this run's grant gives no token for ${quote(parsed.audience)}: ${shaped.problem}` });
+      const claims = shaped.value;
       const key = keys.signingKey();
-      const claims = identityClaims(grant, { issuer: opts.issuer(), audience: parsed.audience, lifetimeSeconds: lifetime, now: signedAt });
       signing++;
       let token: string;
       try {
@@ -173,6 +178,8 @@ export function tokenRoute(opts: TokenServiceOptions): Route {
       } finally {
         signing--;
       }
+      const tooLong = tokenLengthProblem(token, parsed.audience);
+      if (tooLong) return sendProblem(res, { status: 422, title: 'Unprocessable Content', detail: tooLong });
       const answer: TokenResponseBody = { token, expires_at: new Date(claims.exp * 1000).toISOString() };
       sendJson(res, 200, answer, { 'cache-control': 'no-store' });
     },

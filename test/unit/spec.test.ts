@@ -103,9 +103,13 @@ describe('the command spec', () => {
 });
 
 describe('the run-claim registry', () => {
-  it("is what discovery's claims_supported lists, after the standard claims", () => {
+  it("is what discovery's claims_supported lists, after the standard claims and before the formats' claims", () => {
     expect(discoveryDocument('https://i').claims_supported).toEqual([...CLAIMS_SUPPORTED]);
-    expect(CLAIMS_SUPPORTED).toEqual(['iss', 'sub', 'aud', 'iat', 'nbf', 'exp', 'jti', ...RUN_CLAIMS.filter((c) => c.claim !== 'sub').map((c) => c.claim)]);
+    expect(CLAIMS_SUPPORTED).toEqual([
+      'iss', 'sub', 'aud', 'iat', 'nbf', 'exp', 'jti',
+      ...RUN_CLAIMS.filter((c) => c.claim !== 'sub').map((c) => c.claim),
+      'oz_sub', 'https://aws.amazon.com/tags',
+    ]);
   });
 
   it("is the README's run-context table, row for row", () => {
