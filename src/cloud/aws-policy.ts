@@ -1,6 +1,7 @@
 import { OzError, quote } from '../core/errors.js';
 import type { DecodedJwt } from '../core/jwt.js';
-import { AWS_STS_AUDIENCE, sessionNameForRun } from '../sandbox/aws.js';
+import { AWS_STS_AUDIENCE } from '../sandbox/aws.js';
+import { sessionNameForRun } from '../sandbox/aws-session.js';
 import { isObject, parseJson } from './json.js';
 import { audiences, headerChecks, issuerHostPath, timeChecks } from './token-checks.js';
 import { check, show, verdictOf, type Check, type Verdict } from './verdict.js';

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { OzError, quote, type Parsed } from './errors.js';
 
 /** No identity token lives longer than a day, whatever was asked. */
@@ -139,7 +138,8 @@ export interface ClaimsInput {
   audience: string;
   lifetimeSeconds: number;
   now: Date;
-  jti?: string;
+  /** A fresh random ID (randomUUID()), from the caller: the remote path never loads node:crypto. */
+  jti: string;
 }
 
 /** The run claims that are set, in the registry's order, and nothing else of `run`. */
@@ -167,7 +167,7 @@ export function identityClaims(run: RunClaims, input: ClaimsInput): IdentityClai
     iat: nowS - BACKDATE_SECONDS,
     nbf: nowS - BACKDATE_SECONDS,
     exp: nowS + input.lifetimeSeconds,
-    jti: input.jti ?? randomUUID(),
+    jti: input.jti,
     ...rest,
   };
 }

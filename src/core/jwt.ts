@@ -1,10 +1,9 @@
-import { sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { ok, problem, type Parsed } from './errors.js';
 
 /**
- * JWS compact serialisation on node:crypto alone. Signing a token is the hot path of every
- * credential refresh, so it must not pay for loading a JOSE library; verification, which is
- * rare on the client, uses jose (see verify.ts).
+ * JWS compact serialisation: decoding here, signing in jws.ts. Decoding needs no node:crypto,
+ * so the remote token source, which only reads the tokens it is given, never loads it.
+ * Verification, which is rare on the client, uses jose (see sandbox/verify.ts).
  */
 
 export type SigningAlg = 'RS256' | 'ES256';
@@ -18,28 +17,6 @@ export interface JwtHeader {
 
 export function b64urlJson(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
-}
-
-function signOptions(key: KeyObject, alg: SigningAlg): KeyObject | { key: KeyObject; dsaEncoding: 'ieee-p1363' } {
-  // JWS wants the raw r||s form of an ECDSA signature, not node's default DER.
-  return alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : key;
-}
-
-export function signJwt(header: JwtHeader, payload: object, key: KeyObject): string {
-  const input = `${b64urlJson(header)}.${b64urlJson(payload)}`;
-  const sig = cryptoSign('sha256', Buffer.from(input), signOptions(key, header.alg));
-  return `${input}.${sig.toString('base64url')}`;
-}
-
-/** Signs on libuv's thread pool, so a server signs on every core while its event loop serves. */
-export function signJwtAsync(header: JwtHeader, payload: object, key: KeyObject): Promise<string> {
-  const input = `${b64urlJson(header)}.${b64urlJson(payload)}`;
-  return new Promise((resolve, reject) => {
-    cryptoSign('sha256', Buffer.from(input), signOptions(key, header.alg), (err, sig) => {
-      if (err) reject(err);
-      else resolve(`${input}.${sig.toString('base64url')}`);
-    });
-  });
 }
 
 export interface DecodedJwt {

@@ -1,5 +1,4 @@
 import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 
 import { OzError, describeCause, quote } from './errors.js';
@@ -81,8 +80,13 @@ function shellWord(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+let tempCounter = 0;
+
 function tempNameFor(path: string): string {
-  return `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  // Unique, not secret: O_EXCL|O_NOFOLLOW make a planted file a failed write, never a followed
+  // one. Not node:crypto, which the remote path would otherwise load for this alone.
+  tempCounter += 1;
+  return `${path}.${process.pid}.${Date.now().toString(36)}${tempCounter}${Math.random().toString(36).slice(2, 10)}.tmp`;
 }
 
 function writeExclusive(tmp: string, data: string | Uint8Array, mode: number, durable: boolean): void {

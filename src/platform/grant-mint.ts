@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { signJwt } from '../core/jwt.js';
+import { signJwt } from '../core/jws.js';
 import { pickRunClaims, type RunClaimName, type RunClaims } from '../core/claims.js';
 import type { ClaimFormats } from '../core/claim-formats.js';
 import type { SigningKey } from '../core/keys.js';

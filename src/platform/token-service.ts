@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { signJwtAsync } from '../core/jwt.js';
+import { signJwtAsync } from '../core/jws.js';
 import { MAX_DURATION_SECONDS } from '../core/duration.js';
 import { claimValueProblem, DEFAULT_TOKEN_SECONDS, IDENTITY_TOKEN_TYPE } from '../core/claims.js';
 import { formattedIdentityClaims, tokenLengthProblem } from '../core/claim-formats.js';
@@ -167,7 +168,7 @@ export function tokenRoute(opts: TokenServiceOptions): Route {
         });
       }
       // grant-run checked what the grant fixes; the audience can still break a limit (tags go only to STS).
-      const shaped = formattedIdentityClaims(grant, { issuer: opts.issuer(), audience: parsed.audience, lifetimeSeconds: lifetime, now: signedAt }, grantFormats(grant));
+      const shaped = formattedIdentityClaims(grant, { issuer: opts.issuer(), audience: parsed.audience, lifetimeSeconds: lifetime, now: signedAt, jti: randomUUID() }, grantFormats(grant));
       if (!shaped.ok) return sendProblem(res, { status: 422, title: 'Unprocessable Content', detail: `this run's grant gives no token for ${quote(parsed.audience)}: ${shaped.problem}` });
       const claims = shaped.value;
       const key = keys.signingKey();

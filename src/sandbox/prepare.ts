@@ -1,7 +1,8 @@
 import { lstatSync, readdirSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { AWS_STS_AUDIENCE, sessionNameForRun } from './aws.js';
+import { AWS_STS_AUDIENCE } from './aws.js';
+import { sessionNameForRun } from './aws-session.js';
 import { parseFrom, readSetting, type Env } from '../core/settings.js';
 import * as S from './settings.js';
 import { OzError, describeCause, quote } from '../core/errors.js';

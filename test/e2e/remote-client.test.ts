@@ -247,9 +247,10 @@ describe.each(ROUTES)('the client answers in time whatever the network does: %s'
     // Inside oz the bound is kept to within a few hundred ms…
     expect(r.stderr).toMatch(new RegExp(`^oz: the token service at ${url} did not answer within 4s \\(OZ_TOKEN_TIMEOUT; [12] attempts in 4\\.[0-3]s(, last: no connection within 3s)?\\)\\n$`));
     expect(elapsed).toBeGreaterThanOrEqual(3900);
-    // …and the process exits right after: nothing left connecting keeps it alive. Through a
-    // proxy oz also loads undici, a few hundred ms more on a loaded machine.
-    expect(elapsed).toBeLessThan(direct ? 4500 : 5000);
+    // …and the process exits soon after: nothing left connecting keeps it alive (before the fix
+    // it took 7.3 s). The margin is for starting Node and, through a proxy, loading undici on a
+    // busy machine; the bound itself is checked to the 100 ms above.
+    expect(elapsed).toBeLessThan(direct ? 5500 : 6000);
   });
 
   it('a service that never answers: --format gcp still answers success:false within OZ_TOKEN_TIMEOUT, stderr empty', async () => {

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { thrown } from '../helpers/thrown.js';
-import { AWS_STS_AUDIENCE, parseRoleArn, sessionNameForRun, type RoleArn } from '../../src/sandbox/aws.js';
+import { AWS_STS_AUDIENCE, parseRoleArn, type RoleArn } from '../../src/sandbox/aws.js';
+import { sessionNameForRun } from '../../src/sandbox/aws-session.js';
 import { OzError } from '../../src/core/errors.js';
 
 const STS_SESSION_NAME = /^[\w+=,.@-]{2,64}$/;

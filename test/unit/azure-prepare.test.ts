@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { checkAuthorityHost, checkAzureClientId, checkAzureTenantId, isMicrosoftAuthorityHost } from '../../src/sandbox/azure.js';
 import { parseTokenFileList, parseTokenFileRequest, variableOfTokenFile, tokenFileName, tokenFileVariable } from '../../src/sandbox/token-files.js';
 import { azureRefusal, planPrepare } from '../../src/sandbox/prepare.js';
-import { signJwt } from '../../src/core/jwt.js';
+import { signJwt } from '../../src/core/jws.js';
 import { OzError } from '../../src/core/errors.js';
 import { thrown } from '../helpers/thrown.js';
 

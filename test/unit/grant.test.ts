@@ -8,7 +8,8 @@ import { grantClaims, mintGrant, type GrantClaims } from '../../src/platform/gra
 import { RUN_TOKEN_AUDIENCE, RUN_TOKEN_TYPE } from '../../src/core/wire.js';
 import { publicJwk, rotateSigningKey, loadSigningKey, type SigningKey } from '../../src/core/keys.js';
 import { createKeyCache } from '../../src/platform/key-cache.js';
-import { signJwt, type SigningAlg } from '../../src/core/jwt.js';
+import { type SigningAlg } from '../../src/core/jwt.js';
+import { signJwt } from '../../src/core/jws.js';
 import { BACKDATE_SECONDS, identityClaims, MAX_TOKEN_SECONDS } from '../../src/core/claims.js';
 import { grantDeadline, runClaimsFromFlags } from '../../src/cli/grant-run.js';
 import { ozError } from '../helpers/thrown.js';

@@ -132,7 +132,7 @@ describe('identityClaims', () => {
 
   it('uses documented local defaults, with no email claim, on a bare machine', () => {
     const identity = readRunIdentity({ OZ_EMAIL: '' }, local);
-    const claims = identityClaims(runClaimsOf(identity), { issuer: 'i', audience: 'a', lifetimeSeconds: 1, now });
+    const claims = identityClaims(runClaimsOf(identity), { issuer: 'i', audience: 'a', lifetimeSeconds: 1, now, jti: 'j' });
     expect(claims).not.toHaveProperty('email');
     expect(claims).toMatchObject({ sub: 'local:alice', teams: ['local'], run_id: 'local-box', environment: 'local', host: 'box' });
     expect(identity.sub.source).toBe('default');

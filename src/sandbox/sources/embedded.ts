@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { computeLifetime, readIssuerUrl, readRunIdentity, readRunLimits, runClaimsOf, SIGNING_ALG, type Env } from '../../core/context.js';
 import { loadSigningKey } from '../../core/keys.js';
-import { signJwt } from '../../core/jwt.js';
+import { signJwt } from '../../core/jws.js';
 import { IDENTITY_TOKEN_TYPE, type LocalFacts } from '../../core/claims.js';
 import { readClaimFormats, formattedIdentityClaims, tokenLengthProblem } from '../../core/claim-formats.js';
 import { OzError } from '../../core/errors.js';
@@ -29,7 +30,7 @@ export async function issueEmbedded(env: Env, cwd: string, now: Date, request: I
   const identity = readRunIdentity(env, localFacts);
   const formats = readClaimFormats(env);
   // Checked before the key is loaded: a run whose claims a relying party would refuse gets no token.
-  const shaped = formattedIdentityClaims(runClaimsOf(identity), { issuer, audience: request.audience, lifetimeSeconds: lifetime.seconds, now }, formats);
+  const shaped = formattedIdentityClaims(runClaimsOf(identity), { issuer, audience: request.audience, lifetimeSeconds: lifetime.seconds, now, jti: randomUUID() }, formats);
   if (!shaped.ok) throw new OzError('config', `cannot issue a token for ${request.audience}: ${shaped.problem} (${formatVariables(formats)})`);
   const claims = shaped.value;
   const key = loadSigningKey(await dataDir(env, cwd), { alg: readSetting(SIGNING_ALG, env)?.value });
