@@ -243,3 +243,43 @@ export async function getJson(url: string, env: Env, timeoutMs = 10_000): Promis
   if (answer.body === undefined) throw new Error('the document is larger than 1 MiB');
   return JSON.parse(answer.body);
 }
+
+export type TokenServiceProbe =
+  | { url: string; answered: true; status: number; problem: ProblemSummary; failure: string }
+  | { url: string; answered: false; reason: string };
+
+/**
+ * One token request, no retry, for `oz doctor`: whether the token service answers and what it
+ * makes of the run token. The caller picks an audience no relying party accepts, so that even
+ * a token issued for it is worth nothing; the answer's body is never returned.
+ */
+export async function probeTokenService(env: Env, audience: string, timeoutMs: number): Promise<TokenServiceProbe> {
+  const config = readRemoteConfig(env);
+  const url = displayUrl(config.tokenUrl);
+  const transport = await transportFor(config.proxy);
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    const answer = await Promise.race([
+      transport.request({
+        url: config.tokenUrl,
+        method: 'POST',
+        signal,
+        answerTimeoutMs: timeoutMs,
+        maxBytes: MAX_RESPONSE_BYTES,
+        headers: {
+          authorization: `Bearer ${config.runToken}`,
+          'content-type': 'application/json',
+          accept: 'application/json, application/problem+json',
+          'user-agent': `oz/${VERSION}`,
+        },
+        body: JSON.stringify({ audience, duration_seconds: 60 }),
+      }),
+      new Promise<never>((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error(`no answer within ${timeoutMs / 1000}s`)), { once: true })),
+    ]);
+    const problem = answer.status === 200 ? {} : parseProblem(answer.body ?? '', header(answer.headers['content-type']));
+    return { url, answered: true, status: answer.status, problem, failure: describeHttpFailure(answer.status, problem) };
+  } catch (e) {
+    if (signal.aborted) transport.close();
+    return { url, answered: false, reason: describeNetworkError(e) };
+  }
+}
