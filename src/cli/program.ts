@@ -1,7 +1,8 @@
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES } from '../core/errors.js';
 import { COMMANDS, GROUPS, optionHelp, type CommandSpec } from './spec.js';
-import { note } from './output.js';
+import { note, silenceStderr } from './output.js';
+import { disableDebug } from '../core/debug.js';
 import { runCommand } from './run.js';
 
 /** A command's body: its options as the spec types them, and its argument when it has one. */
@@ -67,6 +68,11 @@ function addCommand(parent: Command, spec: CommandSpec, run: (spec: CommandSpec,
 export type Runner = (spec: CommandSpec, opts: Record<string, unknown>, arg?: string) => Promise<void>;
 
 async function runHandler(spec: CommandSpec, opts: Record<string, unknown>, arg?: string): Promise<void> {
+  // main.ts silences the gcp format before anything runs; this keeps it so on every path.
+  if (opts.format === 'gcp') {
+    disableDebug();
+    silenceStderr();
+  }
   await runCommand(async () => {
     const handler = await HANDLERS[commandId(spec)]!();
     await handler(opts, arg);

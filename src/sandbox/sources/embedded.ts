@@ -6,6 +6,7 @@ import { identityClaims, IDENTITY_TOKEN_TYPE, type LocalFacts } from '../../core
 import { readSetting } from '../../core/settings.js';
 import { dataDir } from '../../core/paths.js';
 import type { IssueRequest, IssuedToken } from './types.js';
+import { debug } from '../../core/debug.js';
 
 export const localFacts: LocalFacts = {
   username() {
@@ -26,6 +27,7 @@ export async function issueEmbedded(env: Env, cwd: string, now: Date, request: I
   const issuer = readIssuerUrl(env);
   const identity = readRunIdentity(env, localFacts);
   const key = loadSigningKey(await dataDir(env, cwd), { alg: readSetting(SIGNING_ALG, env)?.value });
+  debug(`signing with key ${key.kid} (${key.alg}) for ${JSON.stringify(request.audience)}, lifetime ${lifetime.seconds}s (${lifetime.cappedBy})`);
   const claims = identityClaims(runClaimsOf(identity), { issuer, audience: request.audience, lifetimeSeconds: lifetime.seconds, now });
   const token = signJwt({ alg: key.alg, kid: key.kid, typ: IDENTITY_TOKEN_TYPE }, claims, key.privateKey);
   return { token, expiresAt: new Date(claims.exp * 1000), claims: { ...claims }, lifetime };

@@ -1,5 +1,6 @@
 import type { Env } from '../../core/settings.js';
 import { OzError } from '../../core/errors.js';
+import { debug } from '../../core/debug.js';
 import { decodeJwt } from '../../core/jwt.js';
 import { RUN_EXPIRED_PROBLEM } from '../../core/wire.js';
 import { proxyFor } from './proxy.js';
@@ -88,14 +89,24 @@ async function requestToken(config: RemoteConfig, now: Date, req: IssueRequest, 
       const remaining = deadline - deps.clock();
       if (remaining <= 0 || abort.signal.aborted) throw timedOut();
       attempts++;
+      const sent = deps.clock();
+      debug(`POST ${url} (attempt ${attempts} of at most ${MAX_ATTEMPTS}, audience ${JSON.stringify(req.audience)}, ${config.proxy ? `through the proxy in ${config.proxy.variable}` : 'direct'})`);
       // Raced against the bound as well as handed its signal: whatever a transport does with
       // the signal, the bound is kept.
       const outcome = await Promise.race([
         attemptOnce(config, req, body, deps.transport, abort.signal, Math.min(ATTEMPT_TIMEOUT_MS, remaining), () => now.getTime() + deps.clock() - started),
         whenAborted(abort.signal),
       ]);
-      if (outcome.kind === 'ok') return outcome.issued;
-      if (outcome.kind === 'fail') throw outcome.error;
+      const took = `${deps.clock() - sent} ms`;
+      if (outcome.kind === 'ok') {
+        debug(`the token service answered HTTP 200 in ${took}: a token for ${JSON.stringify(req.audience)} until ${outcome.issued.expiresAt.toISOString()}`);
+        return outcome.issued;
+      }
+      if (outcome.kind === 'fail') {
+        debug(`attempt ${attempts} failed for good in ${took}: ${outcome.error.message}`);
+        throw outcome.error;
+      }
+      debug(`attempt ${attempts} failed in ${took}: ${outcome.reason}`);
       const lastBefore = last;
       last = outcome;
       if (abort.signal.aborted) {
@@ -110,6 +121,7 @@ async function requestToken(config: RemoteConfig, now: Date, req: IssueRequest, 
         const after = `it asked to retry after ${Math.ceil(wait / 1000)}s, past the ${config.timeoutMs / 1000}s bound (OZ_TOKEN_TIMEOUT)`;
         throw new OzError('remote_unavailable', `${outcome.what} (${spent()}; ${after})`, { cause: outcome.cause });
       }
+      debug(`retrying in ${wait} ms${outcome.retryAfterMs !== undefined ? ' (Retry-After)' : ''}`);
       await sleep(wait, abort.signal);
     }
   } finally {
@@ -230,7 +242,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * client does.
  */
 export async function getJson(url: string, env: Env, timeoutMs = 10_000): Promise<unknown> {
-  const transport = await transportFor(proxyFor(new URL(url), env));
+  const proxy = proxyFor(new URL(url), env);
+  debug(`GET ${displayUrl(url)} (${proxy ? `through the proxy in ${proxy.variable}` : 'direct'})`);
+  const transport = await transportFor(proxy);
   const answer = await transport.request({
     url,
     method: 'GET',
@@ -239,6 +253,7 @@ export async function getJson(url: string, env: Env, timeoutMs = 10_000): Promis
     maxBytes: 1024 * 1024,
     headers: { accept: 'application/json', 'user-agent': `oz/${VERSION}` },
   });
+  debug(`GET ${displayUrl(url)} answered HTTP ${answer.status}`);
   if (answer.status !== 200) throw new Error(`HTTP ${answer.status}`);
   if (answer.body === undefined) throw new Error('the document is larger than 1 MiB');
   return JSON.parse(answer.body);
@@ -258,6 +273,7 @@ export async function probeTokenService(env: Env, audience: string, timeoutMs: n
   const url = displayUrl(config.tokenUrl);
   const transport = await transportFor(config.proxy);
   const signal = AbortSignal.timeout(timeoutMs);
+  debug(`POST ${url} (one probe, audience ${JSON.stringify(audience)}, ${config.proxy ? `through the proxy in ${config.proxy.variable}` : 'direct'})`);
   try {
     const answer = await Promise.race([
       transport.request({
@@ -276,6 +292,7 @@ export async function probeTokenService(env: Env, audience: string, timeoutMs: n
       }),
       new Promise<never>((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error(`no answer within ${timeoutMs / 1000}s`)), { once: true })),
     ]);
+    debug(`the token service answered HTTP ${answer.status}`);
     const problem = answer.status === 200 ? {} : parseProblem(answer.body ?? '', header(answer.headers['content-type']));
     return { url, answered: true, status: answer.status, problem, failure: describeHttpFailure(answer.status, problem) };
   } catch (e) {
