@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { oz, scrubbedEnv, tempDir } from '../helpers/oz.js';
 import { serve, type Served } from '../helpers/serve.js';
+import { startProxyTrap } from '../helpers/proxy-trap.js';
 
 /**
  * `oz doctor` end to end: the built CLI against a real `oz issuer serve` on loopback, and
@@ -191,5 +192,53 @@ describe('oz doctor, remote token service', () => {
     expect(check(report, 'token_service').finding).toMatch(new RegExp(`^cannot reach the token service at ${down.url}/v1/token: .*ECONNREFUSED`));
     expect(check(report, 'discovery').status).toBe('warn');
     expect(report.checks.some((c) => c.id === 'jwks')).toBe(false);
+  });
+
+  it('counts a 403 from an audience allow-list as the run token accepted', async () => {
+    const limited = await serve({ ...serverEnv, OZ_ALLOWED_AUDIENCES: 'sts.amazonaws.com' }, ['--rate-limit', '0']);
+    try {
+      const runToken = (await oz(['issuer', 'grant-run', '--run-id', 'run-9', '--subject', 'user-9'], { env: { ...serverEnv, OZ_ISSUER_URL: limited.url } })).stdout.trim();
+      const { code, report } = await doctor({ ...scrubbedEnv(tempDir(), NET), OZ_RUN_TOKEN: runToken, OZ_ISSUER_URL: limited.url });
+      expect(code).toBe(0);
+      expect(check(report, 'token_service').status).toBe('ok');
+      expect(check(report, 'token_service').finding).toMatch(/accepted the run token \(and, with its audience allow-list, refused the test audience oz:doctor: HTTP 403/);
+    } finally {
+      await limited.stop('SIGKILL');
+    }
+  });
+
+  it('fails when the token service refuses the run token', async () => {
+    const runToken = await grant();
+    // A run token for this service, shown to another one with its own key.
+    const other = tempDir();
+    const stranger = await serve(scrubbedEnv(other, NET), ['--rate-limit', '0']);
+    try {
+      const { code, report } = await doctor({ ...scrubbedEnv(tempDir(), NET), OZ_RUN_TOKEN: runToken, OZ_TOKEN_URL: `${stranger.url}/v1/token` });
+      expect(code).toBe(10);
+      expect(check(report, 'token_service')).toMatchObject({ status: 'fail', finding: expect.stringMatching(/refused the run token: HTTP 401/) });
+    } finally {
+      await stranger.stop('SIGKILL');
+    }
+  });
+});
+
+describe('oz doctor behind a proxy', () => {
+  it('asks for a public issuer through HTTPS_PROXY, and reports it unreachable when the proxy cuts it', async () => {
+    const trap = await startProxyTrap();
+    try {
+      const env = { ...scrubbedEnv(tempDir(), { HTTPS_PROXY: trap.url, HTTP_PROXY: trap.url, NO_PROXY: '127.0.0.1' }), OZ_ISSUER_URL: 'https://oidc.example.com' };
+      const started = Date.now();
+      const { code, report } = await doctor(env);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(code).toBe(0);
+      expect(check(report, 'issuer_url').status).toBe('ok');
+      expect(check(report, 'discovery').status).toBe('warn');
+      expect(check(report, 'discovery').finding).toMatch(/^cannot fetch the discovery document https:\/\/oidc\.example\.com\/\.well-known\/openid-configuration: /);
+      // Through the proxy and nowhere else; undici may ask again after each cut tunnel.
+      expect(trap.requests.length).toBeGreaterThan(0);
+      for (const r of trap.requests) expect(r).toEqual({ method: 'CONNECT', target: 'oidc.example.com:443', tunnelled: false });
+    } finally {
+      await trap.close();
+    }
   });
 });

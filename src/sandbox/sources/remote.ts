@@ -245,14 +245,25 @@ export async function getJson(url: string, env: Env, timeoutMs = 10_000): Promis
   const proxy = proxyFor(new URL(url), env);
   debug(`GET ${displayUrl(url)} (${proxy ? `through the proxy in ${proxy.variable}` : 'direct'})`);
   const transport = await transportFor(proxy);
-  const answer = await transport.request({
-    url,
-    method: 'GET',
-    signal: AbortSignal.timeout(timeoutMs),
-    answerTimeoutMs: timeoutMs,
-    maxBytes: 1024 * 1024,
-    headers: { accept: 'application/json', 'user-agent': `oz/${VERSION}` },
-  });
+  const signal = AbortSignal.timeout(timeoutMs);
+  let answer;
+  try {
+    // Raced against the bound as well as handed its signal: a proxy that cuts every tunnel
+    // makes undici try again and again, and the bound must hold all the same.
+    answer = await Promise.race([
+      transport.request({
+        url,
+        method: 'GET',
+        signal,
+        answerTimeoutMs: timeoutMs,
+        maxBytes: 1024 * 1024,
+        headers: { accept: 'application/json', 'user-agent': `oz/${VERSION}` },
+      }),
+      rejectWhenAborted(signal, timeoutMs),
+    ]);
+  } finally {
+    if (signal.aborted) transport.close();
+  }
   debug(`GET ${displayUrl(url)} answered HTTP ${answer.status}`);
   if (answer.status !== 200) throw new Error(`HTTP ${answer.status}`);
   if (answer.body === undefined) throw new Error('the document is larger than 1 MiB');
@@ -290,7 +301,7 @@ export async function probeTokenService(env: Env, audience: string, timeoutMs: n
         },
         body: JSON.stringify({ audience, duration_seconds: 60 }),
       }),
-      new Promise<never>((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error(`no answer within ${timeoutMs / 1000}s`)), { once: true })),
+      rejectWhenAborted(signal, timeoutMs),
     ]);
     debug(`the token service answered HTTP ${answer.status}`);
     const problem = answer.status === 200 ? {} : parseProblem(answer.body ?? '', header(answer.headers['content-type']));
@@ -299,4 +310,12 @@ export async function probeTokenService(env: Env, audience: string, timeoutMs: n
     if (signal.aborted) transport.close();
     return { url, answered: false, reason: describeNetworkError(e) };
   }
+}
+
+function rejectWhenAborted(signal: AbortSignal, timeoutMs: number): Promise<never> {
+  return new Promise<never>((_resolve, reject) => {
+    const cut = () => reject(new Error(`no answer within ${timeoutMs / 1000}s`));
+    if (signal.aborted) cut();
+    else signal.addEventListener('abort', cut, { once: true });
+  });
 }
