@@ -67,7 +67,7 @@ function readSettingQuietly<T>(s: Setting<T>, env: Env, flagValue?: string): Sou
 
 function traceSetting<T>(s: Setting<T>, read: Sourced<T> | undefined): void {
   const name = s.variable ?? s.flag ?? '?';
-  const where = read === undefined ? '' : read.source === 'default' ? ' (default)' : ` (from ${read.from})`;
+  const where = read === undefined || read.value === undefined ? '' : read.source === 'default' ? ' (default)' : ` (from ${read.from})`;
   debug(`setting ${name} = ${showValue(name, read?.value)}${where}`);
 }
 

@@ -90,6 +90,10 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
   } else {
     try {
       issuer = readIssuerUrl(env);
+    } catch (e) {
+      checks.push(fail('issuer_url', describeCause(e), 'set OZ_ISSUER_URL to the https URL where the issuer is published, e.g. https://oidc.example.com'));
+    }
+    try {
       const key = await input.localKey();
       if (key === undefined) {
         checks.push(warn('signing_key', 'the embedded issuer has no signing key yet: the first token creates one, which relying parties then see only once the JWKS is published again', '`oz issuer init`, then publish the JWKS (`oz issuer publish` or `oz issuer serve`)'));
@@ -98,7 +102,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
         checks.push(ok('signing_key', `the embedded issuer signs with key ${key.kid} (${key.alg}) in ${key.dir}`));
       }
     } catch (e) {
-      checks.push(fail('signing_key', describeCause(e), 'fix the setting or the data directory named above (OZ_ISSUER_URL, OZ_DATA_DIR)'));
+      checks.push(fail('signing_key', describeCause(e), 'fix the data directory or key file named above (OZ_DATA_DIR), or create a key with `oz issuer init` in a private directory'));
     }
   }
 
