@@ -40,7 +40,6 @@ const valued = (spec: CommandSpec) => spec.options.filter((o): o is OptionSpec &
 
 /** The shape both bash and zsh scripts share: the same cases, with each shell's way to offer words. */
 interface Dialect {
-  words: string;
   index: (n: number) => string;
   /** The current word's position, counting the command itself as 0. */
   position: string;
@@ -85,7 +84,6 @@ function caseScript(d: Dialect): string {
 
 export function bashScript(): string {
   const body = caseScript({
-    words: 'COMP_WORDS',
     index: (n) => `"\${COMP_WORDS[${n}]}"`,
     position: 'COMP_CWORD',
     offer: (w) => `COMPREPLY=($(compgen -W '${w.join(' ')}' -- "$cur"))`,
@@ -104,7 +102,6 @@ complete -o default -F _oz oz
 
 export function zshScript(): string {
   const body = caseScript({
-    words: 'words',
     // zsh counts from 1, and words[1] is oz itself.
     index: (n) => `"\${words[${n + 1}]}"`,
     position: '(CURRENT - 1)',
