@@ -8,7 +8,7 @@ import { formatDuration } from '../core/duration.js';
 import { envValue } from '../core/settings.js';
 import { DISCOVERY_PATH, RUN_EXPIRED_PROBLEM } from '../core/wire.js';
 import { PREPARED_FILES } from './prepare.js';
-import type { TokenServiceProbe } from './sources/remote.js';
+import type { TokenServiceProbe } from './sources/probe.js';
 
 /**
  * `oz doctor`: everything that would make this run fail, each with what was found and how to

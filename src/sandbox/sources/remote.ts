@@ -29,8 +29,8 @@ export { CONNECT_TIMEOUT_MS } from './transport.js';
 
 /** One attempt's wait for an answer; the overall bound may cut it shorter. */
 export const ATTEMPT_TIMEOUT_MS = 6000;
-const MAX_RESPONSE_BYTES = 64 * 1024;
-const VERSION = typeof __OZ_VERSION__ === 'string' ? __OZ_VERSION__ : 'dev';
+export const MAX_RESPONSE_BYTES = 64 * 1024;
+export const VERSION = typeof __OZ_VERSION__ === 'string' ? __OZ_VERSION__ : 'dev';
 
 export interface RemoteDeps {
   /** Default: node:http, or undici's ProxyAgent when a proxy applies to the token URL. */
@@ -219,7 +219,7 @@ function parseAnswer(text: string, req: IssueRequest, url: string, nowMs: number
   return { kind: 'ok', issued: { token, expiresAt: exp, claims: { ...claims } } };
 }
 
-function header(v: string | string[] | undefined): string | undefined {
+export function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
@@ -270,49 +270,7 @@ export async function getJson(url: string, env: Env, timeoutMs = 10_000): Promis
   return JSON.parse(answer.body);
 }
 
-export type TokenServiceProbe =
-  | { url: string; answered: true; status: number; problem: ProblemSummary; failure: string }
-  | { url: string; answered: false; reason: string };
-
-/**
- * One token request, no retry, for `oz doctor`: whether the token service answers and what it
- * makes of the run token. The caller picks an audience no relying party accepts, so that even
- * a token issued for it is worth nothing; the answer's body is never returned.
- */
-export async function probeTokenService(env: Env, audience: string, timeoutMs: number): Promise<TokenServiceProbe> {
-  const config = readRemoteConfig(env);
-  const url = displayUrl(config.tokenUrl);
-  const transport = await transportFor(config.proxy);
-  const signal = AbortSignal.timeout(timeoutMs);
-  debug(`POST ${url} (one probe, audience ${JSON.stringify(audience)}, ${config.proxy ? `through the proxy in ${config.proxy.variable}` : 'direct'})`);
-  try {
-    const answer = await Promise.race([
-      transport.request({
-        url: config.tokenUrl,
-        method: 'POST',
-        signal,
-        answerTimeoutMs: timeoutMs,
-        maxBytes: MAX_RESPONSE_BYTES,
-        headers: {
-          authorization: `Bearer ${config.runToken}`,
-          'content-type': 'application/json',
-          accept: 'application/json, application/problem+json',
-          'user-agent': `oz/${VERSION}`,
-        },
-        body: JSON.stringify({ audience, duration_seconds: 60 }),
-      }),
-      rejectWhenAborted(signal, timeoutMs),
-    ]);
-    debug(`the token service answered HTTP ${answer.status}`);
-    const problem = answer.status === 200 ? {} : parseProblem(answer.body ?? '', header(answer.headers['content-type']));
-    return { url, answered: true, status: answer.status, problem, failure: describeHttpFailure(answer.status, problem) };
-  } catch (e) {
-    if (signal.aborted) transport.close();
-    return { url, answered: false, reason: describeNetworkError(e) };
-  }
-}
-
-function rejectWhenAborted(signal: AbortSignal, timeoutMs: number): Promise<never> {
+export function rejectWhenAborted(signal: AbortSignal, timeoutMs: number): Promise<never> {
   return new Promise<never>((_resolve, reject) => {
     const cut = () => reject(new Error(`no answer within ${timeoutMs / 1000}s`));
     if (signal.aborted) cut();
