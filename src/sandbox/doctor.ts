@@ -1,4 +1,5 @@
-import { accessSync, constants, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
+import { readFileNoFollow } from '../core/securefile.js';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { readIssuerUrl, readRunLimits, type Env } from '../core/context.js';
@@ -312,13 +313,15 @@ function preparedFileChecks(env: Env, dir: string, now: Date): Check[] {
     // No directory: nothing prepared yet, which the required files below report.
   }
   // The GCP executable's output cache may well be stale: Google's libraries then run oz again.
-  for (const name of listed) if (name !== PREPARED_FILES.gcpCache && !name.startsWith('.')) need(join(dir, name), undefined);
+  // Nor are a write in progress (`*.tmp`, renamed into place a moment later) and hidden files.
+  for (const name of listed) if (name !== PREPARED_FILES.gcpCache && !name.startsWith('.') && !name.endsWith('.tmp')) need(join(dir, name), undefined);
 
   for (const [path, { required }] of files) {
     const id = `file:${path.startsWith(resolve(dir) + '/') ? path.slice(resolve(dir).length + 1) : path}`;
     let text: string;
     try {
-      text = readFileSync(path, 'utf8');
+      // Never a symlink, and never a FIFO planted there that would keep doctor waiting.
+      text = readFileNoFollow(path).toString('utf8');
     } catch (e) {
       const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
       if (required !== undefined) {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { oz, scrubbedEnv, tempDir } from '../helpers/oz.js';
@@ -139,6 +140,12 @@ describe('oz doctor, embedded issuer', () => {
     expect(stale.code).toBe(10);
     expect(check(stale.report, 'file:vault-token')).toMatchObject({ status: 'fail', fix: expect.stringMatching(/oz federate prepare/) });
     expect(check(stale.report, 'file:vault-token').finding).toMatch(/for "vault" expired at 2020-09-13T12:26:40Z/);
+
+    // A FIFO planted in the directory is skipped, not waited on.
+    expect(spawnSync('mkfifo', [join(dir, 'planted')]).status).toBe(0);
+    const fifo = await doctor({ ...env, ...exported });
+    expect(fifo.report.checks.some((c) => c.id === 'file:planted')).toBe(false);
+    expect(check(fifo.report, 'file:aws-web-identity-token').status).toBe('ok');
   });
 
   it('fails when GOOGLE_APPLICATION_CREDENTIALS points away from the config prepare wrote', async () => {
