@@ -3,7 +3,8 @@ import { debug, debugWanted, disableDebug, enableDebug, isSecretName, scrub, sho
 import { readSetting } from '../../src/core/settings.js';
 import { RUN_TOKEN, TOKEN_TIMEOUT } from '../../src/sandbox/settings.js';
 import { ISSUER_URL } from '../../src/core/context.js';
-import { issuerUrlProblems } from '../../src/sandbox/doctor.js';
+import { issuerUrlProblems, runDoctor, type Check } from '../../src/sandbox/doctor.js';
+import type { TokenServiceProbe } from '../../src/sandbox/sources/probe.js';
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQyIn0.c2lnbmF0dXJlLWJ5dGVz';
 
@@ -88,5 +89,48 @@ describe("doctor's issuer URL rule", () => {
     ['https://[fd00::1]', ['names a private address']],
   ])('%s → %j', (url, problems) => {
     expect(issuerUrlProblems(url)).toEqual(problems);
+  });
+});
+
+describe("doctor's token service check", () => {
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const now = new Date('2026-06-01T00:00:00Z');
+  const runToken = `${b64({ alg: 'RS256', kid: 'k1', typ: 'oz-run+jwt' })}.${b64({ iss: 'https://oidc.example.com', run_id: 'r1', exp: now.getTime() / 1000 + 3600 })}.c2ln`;
+  const docs: Record<string, unknown> = {
+    'https://oidc.example.com/.well-known/openid-configuration': { issuer: 'https://oidc.example.com', jwks_uri: 'https://oidc.example.com/jwks' },
+    'https://oidc.example.com/jwks': { keys: [{ kid: 'k1' }] },
+  };
+
+  async function tokenService(probe: TokenServiceProbe): Promise<Check> {
+    const report = await runDoctor({
+      env: { OZ_RUN_TOKEN: runToken },
+      now,
+      prepareDir: '/nonexistent/oz-doctor-test',
+      localKey: async () => undefined,
+      fetchJson: async (url) => docs[url],
+      probeTokenService: async (audience) => {
+        expect(audience).toBe('oz:doctor');
+        return probe;
+      },
+    });
+    expect(report.checks.find((c) => c.id === 'jwks')?.status).toBe('ok');
+    return report.checks.find((c) => c.id === 'token_service')!;
+  }
+
+  const url = 'https://oidc.example.com/v1/token';
+  const answered = (status: number, type?: string) => ({ url, answered: true as const, status, problem: type ? { type } : {}, failure: `HTTP ${status}` });
+  it.each([
+    [answered(200), 'ok', /accepted the run token \(a test token/],
+    [answered(403), 'ok', /accepted the run token \(and, with its audience allow-list/],
+    [answered(401), 'fail', /refused the run token: HTTP 401/],
+    [answered(401, 'urn:oz:problem:run-expired'), 'fail', /says the run is over/],
+    [answered(429), 'warn', /is rate limiting this run/],
+    [answered(503), 'fail', /answered HTTP 503/],
+    [{ url, answered: false as const, reason: 'connect ECONNREFUSED 127.0.0.1:9' }, 'fail', /^cannot reach the token service at .*: connect ECONNREFUSED/],
+  ])('%j → %s', async (probe, status, finding) => {
+    const c = await tokenService(probe);
+    expect(c.status).toBe(status);
+    expect(c.finding).toMatch(finding);
+    expect(c.fix === undefined).toBe(status === 'ok');
   });
 });
