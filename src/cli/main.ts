@@ -1,6 +1,7 @@
 import { ISSUE_TOKEN, PREPARE } from './spec.js';
 import { parseFast, winningFormat } from './fast-args.js';
-import { silenceStderr, fail } from './output.js';
+import { silenceStderr, fail, note } from './output.js';
+import { debugWanted, disableDebug, enableDebug } from '../core/debug.js';
 import { runCommand, writeGcpFailure } from './run.js';
 import { OzError, quote } from '../core/errors.js';
 
@@ -19,10 +20,17 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   void fail(e);
 });
 
+// The one look at OZ_DEBUG: every trace point after it tests a module variable.
+if (debugWanted(process.env.OZ_DEBUG)) enableDebug(note);
+
 async function main(): Promise<void> {
   if (argv[0] === 'federate' && argv[1] === 'issue-token' && !wantsHelp) {
     const gcpFormat = winningFormat(argv) === 'gcp';
-    if (gcpFormat) silenceStderr();
+    if (gcpFormat) {
+      // Google's libraries parse stderr with stdout: no trace, whatever OZ_DEBUG says.
+      disableDebug();
+      silenceStderr();
+    }
     const opts = parseFast(ISSUE_TOKEN, argv.slice(2));
     if (opts) {
       const { issueTokenCommand } = await import('./issue-token.js');

@@ -1,7 +1,8 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES } from '../core/errors.js';
 import { COMMANDS, GROUPS, optionHelp, type CommandSpec } from './spec.js';
-import { note } from './output.js';
+import { note, silenceStderr } from './output.js';
+import { disableDebug } from '../core/debug.js';
 import { runCommand } from './run.js';
 
 /** A command's body: its options as the spec types them, and its argument when it has one. */
@@ -28,6 +29,8 @@ const HANDLERS: Record<string, () => Promise<Handler>> = {
   'issuer publish': async () => (await import('./issuer.js')).publishCommand as Handler,
   'issuer serve': async () => (await import('./serve.js')).serveCommand as Handler,
   'issuer grant-run': async () => (await import('./grant-run.js')).grantRunCommand as Handler,
+  doctor: async () => (await import('./doctor.js')).doctorCommand as Handler,
+  completion: async () => (await import('./completion.js')).completionCommand as Handler,
 };
 
 function examples(lines: readonly string[]): string {
@@ -39,9 +42,13 @@ export function commandId(spec: CommandSpec): string {
 }
 
 /** Options exactly as the spec declares them; commander checks choices and required ones. */
-function addCommand(group: Command, spec: CommandSpec, run: (spec: CommandSpec, opts: Record<string, unknown>, arg?: string) => Promise<void>): void {
-  const cmd = group.command(spec.path[1]).description(spec.summary);
-  if (spec.argument) cmd.argument(`[${spec.argument.name}]`, spec.argument.help);
+function addCommand(parent: Command, spec: CommandSpec, run: (spec: CommandSpec, opts: Record<string, unknown>, arg?: string) => Promise<void>): void {
+  const cmd = parent.command(spec.path.at(-1)!).description(spec.summary);
+  if (spec.argument) {
+    const argument = new Argument(`[${spec.argument.name}]`, spec.argument.help);
+    if (spec.argument.choices) argument.choices(spec.argument.choices);
+    cmd.addArgument(argument);
+  }
   for (const o of spec.options) {
     const opt = new Option(o.value ? `${o.flag} ${o.value}` : o.flag, optionHelp(o));
     if (o.choices) opt.choices(o.choices);
@@ -61,6 +68,11 @@ function addCommand(group: Command, spec: CommandSpec, run: (spec: CommandSpec, 
 export type Runner = (spec: CommandSpec, opts: Record<string, unknown>, arg?: string) => Promise<void>;
 
 async function runHandler(spec: CommandSpec, opts: Record<string, unknown>, arg?: string): Promise<void> {
+  // main.ts silences the gcp format before anything runs; this keeps it so on every path.
+  if (opts.format === 'gcp') {
+    disableDebug();
+    silenceStderr();
+  }
   await runCommand(async () => {
     const handler = await HANDLERS[commandId(spec)]!();
     await handler(opts, arg);
@@ -79,7 +91,8 @@ export function buildProgram(run: Runner = runHandler): Command {
   for (const g of Object.values(GROUPS)) {
     groups.set(g.name, program.command(g.name).description(g.summary).addHelpText('after', examples(g.examples)));
   }
-  for (const spec of COMMANDS) addCommand(groups.get(spec.path[0])!, spec, run);
+  // A one-word path is a command of its own, beside the groups.
+  for (const spec of COMMANDS) addCommand(spec.path.length === 1 ? program : groups.get(spec.path[0])!, spec, run);
   return program;
 }
 

@@ -33,11 +33,13 @@ export interface OptionSpec {
 export interface ArgumentSpec {
   readonly name: string;
   readonly help: string;
+  /** The only values it takes; commander checks them and completion offers them. */
+  readonly choices?: readonly string[];
 }
 
 export interface CommandSpec {
-  /** `federate issue-token`: the group and the command. */
-  readonly path: readonly [group: string, name: string];
+  /** `federate issue-token`: the group and the command; `doctor`: a command of its own. */
+  readonly path: readonly [group: string, name: string] | readonly [name: string];
   readonly summary: string;
   readonly argument?: ArgumentSpec;
   readonly options: readonly OptionSpec[];
@@ -327,7 +329,24 @@ export const GRANT_RUN = {
   ],
 } as const satisfies CommandSpec;
 
-export const COMMANDS = [ISSUE_TOKEN, PREPARE, CLEANUP, WHOAMI, INSPECT, EXPLAIN, SETUP_AWS, SETUP_GCP, SETUP_AZURE, INIT, ROTATE, JWKS, DISCOVERY, PUBLISH, SERVE, GRANT_RUN] as const satisfies readonly CommandSpec[];
+export const DOCTOR = {
+  path: ['doctor'],
+  summary: 'check what would make this run fail (issuer, keys, token service, deadline, cloud variables, prepared files) and say how to fix each',
+  options: [{ flag: '--dir', value: '<dir>', setting: S.PREPARE_DIR, help: 'the directory prepare used (same default as prepare)' }, json],
+  examples: ['oz doctor', 'oz doctor --json | jq \'.checks[] | select(.status != "ok")\''],
+} as const satisfies CommandSpec;
+
+export const COMPLETION_SHELLS = ['bash', 'zsh', 'fish'] as const;
+
+export const COMPLETION = {
+  path: ['completion'],
+  summary: 'print a shell completion script for bash, zsh or fish',
+  argument: { name: 'shell', help: 'bash, zsh or fish', choices: COMPLETION_SHELLS },
+  options: [],
+  examples: ['oz completion bash > ~/.local/share/bash-completion/completions/oz', 'oz completion zsh > "${fpath[1]}/_oz"', 'oz completion fish > ~/.config/fish/completions/oz.fish'],
+} as const satisfies CommandSpec;
+
+export const COMMANDS = [ISSUE_TOKEN, PREPARE, CLEANUP, WHOAMI, INSPECT, EXPLAIN, SETUP_AWS, SETUP_GCP, SETUP_AZURE, INIT, ROTATE, JWKS, DISCOVERY, PUBLISH, SERVE, GRANT_RUN, DOCTOR, COMPLETION] as const satisfies readonly CommandSpec[];
 
 /** An option's help as shown: its own words, then the variable it overrides. */
 export function optionHelp(o: OptionSpec): string {

@@ -21,6 +21,8 @@ export const EXIT_CODES = {
   io: 8,
   /** `federate explain`: the relying party would refuse the token. */
   refused: 9,
+  /** `oz doctor`: at least one check failed. */
+  doctor_failed: 10,
 } as const;
 
 export type OzErrorCode = keyof typeof EXIT_CODES;
@@ -37,6 +39,7 @@ export const EXIT_CODE_DESCRIPTIONS: Record<OzErrorCode, string> = {
   verify_failed: 'the token did not verify (inspect --verify)',
   io: 'a file could not be read or written',
   refused: 'the relying party would refuse the token (federate explain)',
+  doctor_failed: 'a check failed (oz doctor)',
 };
 
 export class OzError extends Error {

@@ -2,6 +2,7 @@ import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, linkSync, lstat
 import { dirname } from 'node:path';
 
 import { OzError, describeCause, quote } from './errors.js';
+import { debug } from './debug.js';
 
 /**
  * Files that hold secrets (signing keys, identity tokens) live in private directories:
@@ -116,6 +117,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: W
   try {
     writeExclusive(tmp, data, opts.mode ?? 0o600, opts.durable ?? false);
     renameSync(tmp, path);
+    debug(`wrote ${path} (${data.length} bytes, mode ${(opts.mode ?? 0o600).toString(8).padStart(4, '0')}, renamed into place)`);
   } catch (e) {
     tryUnlink(tmp);
     throw e;
@@ -132,6 +134,7 @@ export function createFileExclusive(path: string, data: string | Uint8Array, opt
   try {
     writeExclusive(tmp, data, opts.mode ?? 0o600, opts.durable ?? true);
     linkSync(tmp, path);
+    debug(`created ${path} (${data.length} bytes, mode ${(opts.mode ?? 0o600).toString(8).padStart(4, '0')})`);
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;

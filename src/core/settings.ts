@@ -1,4 +1,5 @@
 import { OzError, quote, type Parsed } from './errors.js';
+import { debug, debugEnabled, showValue } from './debug.js';
 
 /**
  * Settings: each declared once, with the flag and the environment variable that set it, the
@@ -49,6 +50,12 @@ export function parseFrom<T>(parse: (raw: string) => Parsed<T>, raw: string, fro
 export function readSetting<T>(s: Setting<T> & { fallback: () => T }, env: Env, flagValue?: string): Sourced<T>;
 export function readSetting<T>(s: Setting<T>, env: Env, flagValue?: string): Sourced<T> | undefined;
 export function readSetting<T>(s: Setting<T>, env: Env, flagValue?: string): Sourced<T> | undefined {
+  const read = readSettingQuietly(s, env, flagValue);
+  if (debugEnabled()) traceSetting(s, read);
+  return read;
+}
+
+function readSettingQuietly<T>(s: Setting<T>, env: Env, flagValue?: string): Sourced<T> | undefined {
   if (flagValue !== undefined && s.flag !== undefined) {
     return { value: parseFrom(s.parse, flagValue, s.flag, 'usage'), source: 'flag', from: s.flag };
   }
@@ -56,6 +63,12 @@ export function readSetting<T>(s: Setting<T>, env: Env, flagValue?: string): Sou
   if (raw !== undefined) return { value: parseFrom(s.parse, raw, s.variable!, 'config'), source: 'env', from: s.variable! };
   if (s.fallback === undefined) return undefined;
   return { value: s.fallback(), source: 'default', from: s.variable ?? s.flag ?? '' };
+}
+
+function traceSetting<T>(s: Setting<T>, read: Sourced<T> | undefined): void {
+  const name = s.variable ?? s.flag ?? '?';
+  const where = read === undefined || read.value === undefined ? '' : read.source === 'default' ? ' (default)' : ` (from ${read.from})`;
+  debug(`setting ${name} = ${showValue(name, read?.value)}${where}`);
 }
 
 /** Where a value came from, in words: `from OZ_TEAMS`, `--dir`, `default (set OZ_TEAMS)`. */

@@ -46,3 +46,12 @@ export class TransportTimeout extends Error {
 export const connectTimedOut = () => new TransportTimeout(`no connection within ${CONNECT_TIMEOUT_MS / 1000}s`);
 export const answerTimedOut = (ms: number) => new TransportTimeout(`no answer within ${ms / 1000}s`);
 export const bodyStalled = (ms: number) => new TransportTimeout(`the answer stalled for ${ms / 1000}s`);
+
+/** Rejects when `signal` aborts: raced against a request, it holds the bound whatever the transport does. */
+export function rejectWhenAborted(signal: AbortSignal, timeoutMs: number): Promise<never> {
+  return new Promise<never>((_resolve, reject) => {
+    const cut = () => reject(new Error(`no answer within ${timeoutMs / 1000}s`));
+    if (signal.aborted) cut();
+    else signal.addEventListener('abort', cut, { once: true });
+  });
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { COMMANDS, ISSUE_TOKEN, PREPARE, optionKey, type CommandSpec } from '../../src/cli/spec.js';
+import { COMMANDS, GROUPS, ISSUE_TOKEN, PREPARE, optionKey, type CommandSpec } from '../../src/cli/spec.js';
 import { parseFast, winningFormat } from '../../src/cli/fast-args.js';
 import { runProgram } from '../../src/cli/program.js';
 import { RUN_CLAIMS, CLAIMS_SUPPORTED } from '../../src/core/claims.js';
@@ -91,11 +91,13 @@ describe('the command spec', () => {
     // `[scope]` stands for the options the setup commands share, listed once after them.
     const scope = [...(/scope: ([^\n]*\n[^\n]*)/.exec(block)?.[1] ?? '').matchAll(/--[a-z-]+/g)].map((f) => f[0]);
     for (const entry of block.split(/\n(?=oz )/)) {
-      const m = /^oz (\w+) ([\w-]+)/.exec(entry);
+      // `oz federate prepare …` is a group's command; `oz doctor …`, a command of its own.
+      const m = /^oz ([a-z]+)(?: ([a-z][\w-]*))?/.exec(entry);
       if (!m) continue;
+      const id = m[1]! in GROUPS ? `${m[1]} ${m[2]}` : m[1]!;
       const own = entry.replace(/scope:[\s\S]*/, '');
       const flags = [...own.matchAll(/--[a-z-]+/g)].map((f) => f[0]);
-      listed.set(`${m[1]} ${m[2]}`, [...flags, ...(own.includes('[scope]') ? scope : [])].sort());
+      listed.set(id, [...flags, ...(own.includes('[scope]') ? scope : [])].sort());
     }
     const declared = new Map(COMMANDS.map((c) => [c.path.join(' '), c.options.map((o) => o.flag as string).sort()]));
     expect(Object.fromEntries(listed)).toEqual(Object.fromEntries(declared));

@@ -9,6 +9,7 @@ import { OzError } from '../../core/errors.js';
 import { readSetting } from '../../core/settings.js';
 import { dataDir } from '../../core/paths.js';
 import type { IssueRequest, IssuedToken } from './types.js';
+import { debug } from '../../core/debug.js';
 
 export const localFacts: LocalFacts = {
   username() {
@@ -34,6 +35,7 @@ export async function issueEmbedded(env: Env, cwd: string, now: Date, request: I
   if (!shaped.ok) throw new OzError('config', `cannot issue a token for ${request.audience}: ${shaped.problem} (${formatVariables(formats)})`);
   const claims = shaped.value;
   const key = loadSigningKey(await dataDir(env, cwd), { alg: readSetting(SIGNING_ALG, env)?.value });
+  debug(`signing with key ${key.kid} (${key.alg}) for ${JSON.stringify(request.audience)}, lifetime ${lifetime.seconds}s (${lifetime.cappedBy})`);
   const token = signJwt({ alg: key.alg, kid: key.kid, typ: IDENTITY_TOKEN_TYPE }, claims, key.privateKey);
   const tooLong = tokenLengthProblem(token, request.audience);
   if (tooLong) throw new OzError('config', tooLong);

@@ -1,5 +1,6 @@
 import type { Env } from '../../core/context.js';
 import { runTokenOf } from './remote-config.js';
+import { debug } from '../../core/debug.js';
 import type { IssueRequest, IssuedToken } from './types.js';
 
 export type { IssueRequest, IssuedToken } from './types.js';
@@ -12,9 +13,11 @@ export type { IssueRequest, IssuedToken } from './types.js';
  */
 export async function issueToken(env: Env, cwd: string, now: Date, request: IssueRequest): Promise<IssuedToken> {
   if (isRemoteMode(env)) {
+    debug('token source: the token service (OZ_RUN_TOKEN is set)');
     const { issueRemote } = await import('./remote.js');
     return issueRemote(env, now, request);
   }
+  debug('token source: the embedded issuer (OZ_RUN_TOKEN is not set)');
   const { issueEmbedded } = await import('./embedded.js');
   return issueEmbedded(env, cwd, now, request);
 }

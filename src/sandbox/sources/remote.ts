@@ -1,5 +1,6 @@
 import type { Env } from '../../core/settings.js';
 import { OzError } from '../../core/errors.js';
+import { debug } from '../../core/debug.js';
 import { decodeJwt } from '../../core/jwt.js';
 import { RUN_EXPIRED_PROBLEM } from '../../core/wire.js';
 import { displayUrl, readRemoteConfig, type RemoteConfig } from './remote-config.js';
@@ -28,7 +29,7 @@ export { CONNECT_TIMEOUT_MS } from '../../http/transport.js';
 
 /** One attempt's wait for an answer; the overall bound may cut it shorter. */
 export const ATTEMPT_TIMEOUT_MS = 6000;
-const MAX_RESPONSE_BYTES = 64 * 1024;
+export const MAX_RESPONSE_BYTES = 64 * 1024;
 
 export interface RemoteDeps {
   /** Default: node:http, or undici's ProxyAgent when a proxy applies to the token URL. */
@@ -87,14 +88,24 @@ async function requestToken(config: RemoteConfig, now: Date, req: IssueRequest, 
       const remaining = deadline - deps.clock();
       if (remaining <= 0 || abort.signal.aborted) throw timedOut();
       attempts++;
+      const sent = deps.clock();
+      debug(`POST ${url} (attempt ${attempts} of at most ${MAX_ATTEMPTS}, audience ${JSON.stringify(req.audience)}, ${config.proxy ? `through the proxy in ${config.proxy.variable}` : 'direct'})`);
       // Raced against the bound as well as handed its signal: whatever a transport does with
       // the signal, the bound is kept.
       const outcome = await Promise.race([
         attemptOnce(config, req, body, deps.transport, abort.signal, Math.min(ATTEMPT_TIMEOUT_MS, remaining), () => now.getTime() + deps.clock() - started),
         whenAborted(abort.signal),
       ]);
-      if (outcome.kind === 'ok') return outcome.issued;
-      if (outcome.kind === 'fail') throw outcome.error;
+      const took = `${deps.clock() - sent} ms`;
+      if (outcome.kind === 'ok') {
+        debug(`the token service answered HTTP 200 in ${took}: a token for ${JSON.stringify(req.audience)} until ${outcome.issued.expiresAt.toISOString()}`);
+        return outcome.issued;
+      }
+      if (outcome.kind === 'fail') {
+        debug(`attempt ${attempts} failed for good in ${took}: ${outcome.error.message}`);
+        throw outcome.error;
+      }
+      debug(`attempt ${attempts} failed in ${took}: ${outcome.reason}`);
       const lastBefore = last;
       last = outcome;
       if (abort.signal.aborted) {
@@ -109,6 +120,7 @@ async function requestToken(config: RemoteConfig, now: Date, req: IssueRequest, 
         const after = `it asked to retry after ${Math.ceil(wait / 1000)}s, past the ${config.timeoutMs / 1000}s bound (OZ_TOKEN_TIMEOUT)`;
         throw new OzError('remote_unavailable', `${outcome.what} (${spent()}; ${after})`, { cause: outcome.cause });
       }
+      debug(`retrying in ${wait} ms${outcome.retryAfterMs !== undefined ? ' (Retry-After)' : ''}`);
       await sleep(wait, abort.signal);
     }
   } finally {
@@ -206,7 +218,7 @@ function parseAnswer(text: string, req: IssueRequest, url: string, nowMs: number
   return { kind: 'ok', issued: { token, expiresAt: exp, claims: { ...claims } } };
 }
 
-function header(v: string | string[] | undefined): string | undefined {
+export function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
