@@ -42,7 +42,8 @@ export async function fail(e: unknown): Promise<void> {
   const { message, exitCode } = failureOf(e);
   process.exitCode = exitCode;
   if (stderrSilenced) return;
-  const paint = await painter(process.stderr);
+  // The failure is what matters: colour that cannot load must not replace it with a stack trace.
+  const paint = await painter(process.stderr).catch(() => undefined);
   const prefix = paint ? paint.red.bold('oz:') : 'oz:';
   process.stderr.write(`${prefix} ${message}\n`);
 }
