@@ -26,7 +26,9 @@ export async function prepareCommand(opts: PrepareOptions): Promise<void> {
     uid: process.getuid?.(),
   });
   for (const n of result.notes) note(n);
-  if (result.vars.length > 0) out(renderEnv(result.vars, opts.shell ?? 'sh'));
+  // A shell evaluates an empty output as nothing, but a JSON reader needs an object.
+  const shell = opts.shell ?? 'sh';
+  if (result.vars.length > 0 || shell === 'json') out(renderEnv(result.vars, shell));
 }
 
 export async function cleanupCommand(opts: OptionsOf<typeof CLEANUP>): Promise<void> {

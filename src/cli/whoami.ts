@@ -7,6 +7,7 @@ import { PREPARE_SETTINGS } from '../sandbox/settings.js';
 import { dataDir } from '../core/paths.js';
 import { out } from './output.js';
 import { painter } from './colour.js';
+import { OzError } from '../core/errors.js';
 import { displayUrl, ignoredVariables, readRemoteConfig, runTokenOf } from '../sandbox/sources/remote-config.js';
 import type { OptionsOf, WHOAMI } from './spec.js';
 
@@ -47,7 +48,21 @@ export async function whoamiCommand(opts: Options, env: NodeJS.ProcessEnv = proc
     seconds_left: left === undefined ? null : Math.max(0, left),
     prepare,
   };
-  if (opts.json) return printJson(summary);
+  if (opts.json) printJson(summary);
+  else await printEmbedded(summary, claims, issuer, limits, left, prepare);
+  if (left !== undefined && left <= 0) {
+    throw new OzError('run_expired', `the run's deadline (OZ_RUN_DEADLINE) passed ${formatDuration(-left)} ago: no token can be issued for this run`);
+  }
+}
+
+async function printEmbedded(
+  summary: { data_dir: string },
+  claims: Record<string, { value: unknown; source: string; variable: string }>,
+  issuer: Sourced<string>,
+  limits: ReturnType<typeof readRunLimits>,
+  left: number | undefined,
+  prepare: ReturnType<typeof prepareSettings>,
+): Promise<void> {
   const rows = claimRows(claims, (c) => (c.source === 'env' ? `from ${c.variable}` : `local default (set ${c.variable})`));
   rows.push(['issuer', issuer.value, describeSource(issuer)]);
   rows.push([
@@ -98,7 +113,19 @@ async function remoteWhoami(opts: Options, env: NodeJS.ProcessEnv): Promise<void
     ignored_variables: ignored,
     prepare: prepareSettings(env),
   };
-  if (opts.json) return printJson(summary);
+  if (opts.json) printJson(summary);
+  else await printRemote(summary, claims, left, ignored);
+  if (left !== undefined && left <= 0) {
+    throw new OzError('run_expired', `the run token (OZ_RUN_TOKEN) expired ${formatDuration(-left)} ago: no token can be issued for this run`);
+  }
+}
+
+async function printRemote(
+  summary: { token_url: string; issuer: string | null; deadline: string | null },
+  claims: Record<string, { value: unknown; source: string }>,
+  left: number | undefined,
+  ignored: string[],
+): Promise<void> {
   const rows = claimRows(claims, (c) => (c.value === null ? 'not in the run token' : 'from the run token'));
   rows.push(['issuer', summary.issuer ?? '(none)', 'from the run token']);
   rows.push(['deadline', summary.deadline ?? '(none)', "the run token's expiry"]);
