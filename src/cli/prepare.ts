@@ -4,7 +4,7 @@ import { cleanup, prepare, PREPARED_VARIABLES } from '../sandbox/prepare.js';
 import { EXECUTABLE } from '../sandbox/settings.js';
 import { renderEnv, unsetEnv } from '../sandbox/shell.js';
 import type { CLEANUP, OptionsOf, PREPARE } from './spec.js';
-import { note, out } from './output.js';
+import { note, out, retryNotice } from './output.js';
 
 export type PrepareOptions = OptionsOf<typeof PREPARE>;
 
@@ -24,6 +24,7 @@ export async function prepareCommand(opts: PrepareOptions): Promise<void> {
     now: new Date(),
     ozPath: ozPath(),
     uid: process.getuid?.(),
+    onRetry: retryNotice(),
   });
   for (const n of result.notes) note(n);
   // A shell evaluates an empty output as nothing, but a JSON reader needs an object.

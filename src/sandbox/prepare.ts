@@ -53,6 +53,8 @@ export interface PrepareContext {
   /** Absolute path of the oz executable, for the GCP config to run. */
   ozPath: string;
   uid: number | undefined;
+  /** Told once when the token service is slow to answer (see IssueRequest). */
+  onRetry?: (what: string, boundSeconds: number) => void;
 }
 
 export interface PrepareResult {
@@ -110,7 +112,7 @@ export async function prepare(flags: PrepareFlags, ctx: PrepareContext): Promise
   let aws: { token: string; runId: string } | undefined;
   if (roleArn !== undefined) {
     // As long as the run may last: the capping rules bring it down to the deadline.
-    const issued = await issueToken(env, ctx.cwd, ctx.now, { audience: AWS_STS_AUDIENCE, requestedSeconds: MAX_TOKEN_SECONDS });
+    const issued = await issueToken(env, ctx.cwd, ctx.now, { audience: AWS_STS_AUDIENCE, requestedSeconds: MAX_TOKEN_SECONDS, onRetry: ctx.onRetry });
     // The session name follows the token's run_id: with a token service that is the grant's,
     // whatever the sandbox's OZ_RUN_ID says.
     aws = { token: issued.token, runId: String(issued.claims.run_id) };
