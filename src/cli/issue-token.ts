@@ -38,7 +38,7 @@ async function issue(opts: IssueTokenOptions, audience: string | undefined, env:
 const CAP_REASONS: Record<Exclude<CapReason, 'requested'>, string> = {
   max_run_duration: "the run's maximum duration (OZ_MAX_RUN_DURATION)",
   deadline: "the time left before the run's deadline (OZ_RUN_DEADLINE)",
-  max_token_lifetime: 'the one-day ceiling on a token',
+  max_token_lifetime: 'the one-day ceiling on a token (counted from the backdated iat)',
 };
 
 /** A shorter lifetime is not an error, but whoever asked for a longer one should hear of it. */

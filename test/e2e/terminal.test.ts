@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { COMMANDS } from '../../src/cli/spec.js';
-import { OZ_BIN, oz, run, scrubbedEnv, tempDir } from '../helpers/oz.js';
+import { oz, scrubbedEnv, tempDir } from '../helpers/oz.js';
+import { BOLD, DIM, ESC, GREEN, RED_OZ, escapeRe, expectFailure, expectNoTrace, expectSuccess, hasScript, onTerminal, shQuote } from '../helpers/terminal.js';
 
 /**
  * Every command run as a person runs it: on a pseudo-terminal (util-linux `script`), where
@@ -11,64 +12,6 @@ import { OZ_BIN, oz, run, scrubbedEnv, tempDir } from '../helpers/oz.js';
  * status, and cut apart again here.
  */
 
-const SCRIPT = '/usr/bin/script';
-const RED_OZ = '\u001b[31m\u001b[1moz:\u001b[22m\u001b[39m';
-const DIM = '\u001b[2m';
-const BOLD = '\u001b[1m';
-const GREEN = '\u001b[32m';
-const ESC = '\u001b[';
-
-interface Section {
-  command: string;
-  output: string;
-  code: number;
-}
-
-function shQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** Run each shell command line on one pseudo-terminal, in order; `oz` is the built bin/oz. */
-async function onTerminal(home: string, commands: readonly string[], env: Record<string, string> = {}): Promise<Section[]> {
-  const body = commands
-    .map((c, i) => `printf '@@@begin ${i}\\n'; ${c}; printf '\\n@@@end ${i} %d\\n' "$?"`)
-    .join('\n');
-  const file = join(home, `batch-${Math.random().toString(36).slice(2)}.sh`);
-  writeFileSync(file, `OZ=${shQuote(OZ_BIN)}\noz() { "$OZ" "$@"; }\n${body}\n`);
-  const r = await run(SCRIPT, ['-qefc', `sh ${shQuote(file)}`, '/dev/null'], {
-    env: scrubbedEnv(home, { TERM: 'xterm-256color', ...env }),
-    timeoutMs: 120_000,
-  });
-  expect(r.code).toBe(0);
-  const text = r.stdout.replace(/\r\n/g, '\n');
-  return commands.map((command, i) => {
-    const m = new RegExp(`@@@begin ${i}\\n([\\s\\S]*?)\\n@@@end ${i} (\\d+)\\n`).exec(text);
-    if (!m) throw new Error(`no output for ${command} in:\n${text}`);
-    // The command's own last newline, before the end marker's.
-    return { command, output: m[1]!.replace(/\n$/, ''), code: Number(m[2]) };
-  });
-}
-
-/** A failure on a terminal: one red `oz:` line, nothing else, the documented code. */
-function expectFailure(s: Section, code: number, message?: RegExp): void {
-  expect({ command: s.command, code: s.code }).toEqual({ command: s.command, code });
-  const lines = s.output.split('\n').filter((l) => l !== '');
-  expect(lines, s.command).toHaveLength(1);
-  expect(lines[0]!.startsWith(`${RED_OZ} `), `${s.command}: ${JSON.stringify(lines[0])}`).toBe(true);
-  if (message) expect(lines[0]).toMatch(message);
-  expectNoTrace(s);
-}
-
-function expectNoTrace(s: Section): void {
-  expect(s.output, s.command).not.toMatch(/\n\s+at |TypeError|ReferenceError|internal error|Node\.js v\d/);
-}
-
-function expectSuccess(s: Section): void {
-  expect({ command: s.command, code: s.code }).toEqual({ command: s.command, code: 0 });
-  expectNoTrace(s);
-}
-
-const hasScript = existsSync(SCRIPT);
 
 describe.skipIf(!hasScript)('every command on a terminal', () => {
   let home: string;
@@ -303,6 +246,3 @@ describe('colour outside a terminal', () => {
   });
 });
 
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
