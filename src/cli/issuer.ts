@@ -77,13 +77,14 @@ function makePublicDirs(dir: string): void {
  */
 export async function publishCommand(opts: OptionsOf<typeof PUBLISH>): Promise<void> {
   const issuer = readIssuerUrl(env, opts.issuer);
-  const warning = publicIssuerWarning(issuer, 'publish with --issuer https://… naming where the files will be hosted');
-  if (warning) note(warning);
   const root = resolve(opts.out!);
   const files: [string, unknown][] = [
     [DISCOVERY_PATH, discoveryDocument(issuer)],
     [JWKS_PATH, jwksDocument(publishedKeys(await dir(), new Date(), READ_ONLY))],
   ];
+  // After the keys are found: a publish that fails says one thing, why it failed.
+  const warning = publicIssuerWarning(issuer, 'publish with --issuer https://… naming where the files will be hosted');
+  if (warning) note(warning);
   for (const [rel, doc] of files) {
     const path = join(root, rel);
     try {
