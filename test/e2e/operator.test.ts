@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { oz, scrubbedEnv, tempDir } from '../helpers/oz.js';
 import { RED_OZ, escapeRe, expectNoTrace, hasScript, onTerminal } from '../helpers/terminal.js';
@@ -101,6 +101,35 @@ describe('a token service seen from the sandbox', () => {
     expect(piped.code).toBe(5);
     expect(piped.stderr).not.toMatch(/retrying/);
     expect(piped.stderr.trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  it.skipIf(!hasScript)('a shell init whose token service accepts and never answers hears once that oz is retrying', async () => {
+    // Accepts connections and reads, never answers: each attempt waits out its own timeout.
+    const sockets = new Set<Socket>();
+    const silent = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.on('data', () => {});
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/v1/token`;
+    try {
+      const home = tempDir('oz-op-');
+      const [init] = await onTerminal(
+        home,
+        // What an init script does: stdout captured for eval, stderr on the terminal.
+        [`(out="$(oz federate prepare --aws-role-arn arn:aws:iam::123456789012:role/agent --dir ${home}/prep)"; rc=$?; [ -z "$out" ] || echo "stdout: $out"; exit $rc)`],
+        { OZ_RUN_TOKEN: runToken('https://oidc.example.com'), OZ_TOKEN_URL: url, OZ_TOKEN_TIMEOUT: '7s' },
+      );
+      expect(init!.code).toBe(5);
+      const lines = init!.output.split('\n');
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(new RegExp(`^oz: cannot reach the token service at ${escapeRe(url)}: .*; retrying for up to 7s \\(OZ_TOKEN_TIMEOUT\\)$`));
+      expect(lines[1]).toMatch(new RegExp(`^${escapeRe(RED_OZ)} the token service at ${escapeRe(url)} did not answer within 7s`));
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => silent.close(() => r()));
+    }
   });
 });
 
