@@ -64,6 +64,15 @@ describe('a token service seen from the sandbox', () => {
     );
   });
 
+  it('whoami of a run whose run token has expired shows it, then exits 4', async () => {
+    const home = tempDir('oz-op-');
+    const expired = unsignedJwt({ iss: 'https://oidc.example.com', sub: 'user-1', aud: 'oz:token-service', exp: Math.floor(Date.now() / 1000) - 60, run_id: 'run-1' }, 'oz-run+jwt');
+    const r = await oz(['federate', 'whoami'], { env: scrubbedEnv(home, { OZ_RUN_TOKEN: expired }) });
+    expect(r.code).toBe(4);
+    expect(r.stdout).toMatch(/time left\s+none: the run token expired/);
+    expect(r.stderr).toMatch(/^oz: the run token \(OZ_RUN_TOKEN\) expired \S+ ago: no token can be issued for this run\n$/);
+  });
+
   it('says on stderr when the token service gave a shorter token than --duration asked, never in --format gcp', async () => {
     const home = tempDir('oz-op-');
     const env = scrubbedEnv(home, { OZ_RUN_TOKEN: runToken('https://oidc.example.com'), OZ_TOKEN_URL: `${base}/short/v1/token` });
