@@ -20,6 +20,16 @@ export function colourLevel(env: NodeJS.ProcessEnv, isTTY: boolean): 0 | 1 | 2 |
 export async function painter(stream: NodeJS.WriteStream): Promise<ChalkInstance | undefined> {
   const level = colourLevel(process.env, stream.isTTY === true);
   if (level === 0) return undefined;
-  const { Chalk } = await import('chalk');
-  return new Chalk({ level });
+  return new (chalkConstructor(await import('chalk')))({ level });
+}
+
+/**
+ * chalk is ESM; the build gives both bundles the CommonJS file dist/vendor/chalk.cjs (see
+ * tsup.config.ts). The hot CommonJS bundle sees its exports by name, but a split ESM chunk
+ * re-exports the whole CommonJS module as `default` only, so `Chalk` is found there.
+ */
+function chalkConstructor(mod: typeof import('chalk') & { default?: { Chalk?: unknown } }): typeof import('chalk').Chalk {
+  const Chalk = mod.Chalk ?? mod.default?.Chalk;
+  if (typeof Chalk !== 'function') throw new TypeError('chalk has no Chalk export');
+  return Chalk as typeof import('chalk').Chalk;
 }

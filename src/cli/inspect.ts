@@ -20,6 +20,28 @@ async function fetchJson(url: string): Promise<unknown> {
   return getJson(url, process.env);
 }
 
+/**
+ * The token itself, or oz's own JSON that carries it: `issue-token --format json`'s `token`,
+ * `--format gcp`'s `id_token`, `grant-run --json`'s `run_token`, so that any of them can be
+ * piped in as it is.
+ */
+export function tokenOf(text: string): string {
+  if (!text.startsWith('{')) return text;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new OzError('usage', 'the input starts with "{" but is not JSON: give a JWT, or the JSON that `oz federate issue-token --format json` or `--format gcp` prints');
+  }
+  const d = (doc ?? {}) as Record<string, unknown>;
+  const found = [d.token, d.id_token, d.run_token].find((v) => typeof v === 'string');
+  if (found === undefined) {
+    if (d.success === false) throw new OzError('usage', `the input is a failed --format gcp response, with no token: ${typeof d.message === 'string' ? d.message : 'no message'}`);
+    throw new OzError('usage', 'the JSON holds no "token", "id_token" or "run_token" string');
+  }
+  return (found as string).trim();
+}
+
 function when(epoch: unknown, now: Date): string | undefined {
   if (typeof epoch !== 'number') return undefined;
   const d = new Date(epoch * 1000);
@@ -29,7 +51,7 @@ function when(epoch: unknown, now: Date): string | undefined {
 }
 
 export async function inspectCommand(opts: OptionsOf<typeof INSPECT>, arg?: string): Promise<void> {
-  const token = (arg === undefined || arg === '-' ? await readStdin() : arg).trim();
+  const token = tokenOf((arg === undefined || arg === '-' ? await readStdin() : arg).trim());
   if (token === '') throw new OzError('usage', 'the token is empty');
   const r = decodeJwt(token);
   if (!r.ok) throw new OzError('usage', `not a JWT: ${r.problem}`);

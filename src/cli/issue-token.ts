@@ -6,7 +6,9 @@ import { gcpTokenAudienceClaim } from '../sandbox/gcp.js';
 import { writeFileAtomic } from '../core/securefile.js';
 import { issueToken, type IssuedToken } from '../sandbox/sources/index.js';
 import type { ISSUE_TOKEN, OptionsOf } from './spec.js';
-import { out } from './output.js';
+import { note, out, retryNotice } from './output.js';
+import { formatDuration } from '../core/duration.js';
+import type { CapReason } from '../core/context.js';
 
 export type IssueTokenOptions = OptionsOf<typeof ISSUE_TOKEN>;
 
@@ -16,14 +18,44 @@ const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
 export async function issueTokenCommand(opts: IssueTokenOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const format = opts.format ?? 'jwt';
   if (format === 'gcp') return gcpResponse(opts, env);
+  const asked = Date.now();
   const issued = await issue(opts, opts.audience, env);
+  if (opts.duration !== undefined) {
+    const capped = capNotice(issued, requestedSeconds(opts), asked);
+    if (capped) note(capped);
+  }
   out(format === 'jwt' ? `${issued.token}\n` : `${JSON.stringify(jsonResult(issued), null, 2)}\n`);
 }
 
-async function issue(opts: IssueTokenOptions, audience: string | undefined, env: NodeJS.ProcessEnv): Promise<IssuedToken> {
-  const requestedSeconds = opts.duration === undefined ? DEFAULT_TOKEN_SECONDS : parseFrom(parseDurationSeconds, opts.duration, '--duration', 'usage');
-  return issueToken(env, process.cwd(), new Date(), { audience: validateAudience(audience), requestedSeconds });
+function requestedSeconds(opts: IssueTokenOptions): number {
+  return opts.duration === undefined ? DEFAULT_TOKEN_SECONDS : parseFrom(parseDurationSeconds, opts.duration, '--duration', 'usage');
 }
+
+async function issue(opts: IssueTokenOptions, audience: string | undefined, env: NodeJS.ProcessEnv): Promise<IssuedToken> {
+  return issueToken(env, process.cwd(), new Date(), { audience: validateAudience(audience), requestedSeconds: requestedSeconds(opts), onRetry: retryNotice() });
+}
+
+const CAP_REASONS: Record<Exclude<CapReason, 'requested'>, string> = {
+  max_run_duration: "the run's maximum duration (OZ_MAX_RUN_DURATION)",
+  deadline: "the time left before the run's deadline (OZ_RUN_DEADLINE)",
+  max_token_lifetime: 'the one-day ceiling on a token (counted from the backdated iat)',
+};
+
+/** A shorter lifetime is not an error, but whoever asked for a longer one should hear of it. */
+export function capNotice(issued: IssuedToken, requested: number, askedAtMs: number): string | undefined {
+  const why = issued.lifetime;
+  if (why !== undefined) {
+    if (why.cappedBy === 'requested') return undefined;
+    return `oz: the token is valid for ${formatDuration(why.seconds)}, not the ${formatDuration(requested)} asked for: capped by ${CAP_REASONS[why.cappedBy]}`;
+  }
+  // The token service does not say why; its exp says how long. A few seconds' leeway for the
+  // two clocks, since the service's "now" is no earlier than when the request left.
+  const granted = Math.floor((issued.expiresAt.getTime() - askedAtMs) / 1000);
+  if (granted >= requested - CLOCK_LEEWAY_SECONDS) return undefined;
+  return `oz: the token is valid for about ${formatDuration(Math.max(granted, 1))}, not the ${formatDuration(requested)} asked for: the token service capped it (the run's deadline or maximum duration)`;
+}
+
+const CLOCK_LEEWAY_SECONDS = 5;
 
 export function jsonResult(issued: IssuedToken): { token: string; expires_at: string; claims: Record<string, unknown> } {
   return { token: issued.token, expires_at: issued.expiresAt.toISOString(), claims: issued.claims };

@@ -8,6 +8,7 @@ import { discoveryDocument, jwksDocument } from '../platform/issuer.js';
 import { DISCOVERY_PATH, JWKS_PATH } from '../core/wire.js';
 import { dataDir } from '../core/paths.js';
 import { writeFileAtomic } from '../core/securefile.js';
+import { publicIssuerWarning } from '../core/url.js';
 import { out, note } from './output.js';
 import type { DISCOVERY, INIT, OptionsOf, PUBLISH, ROTATE } from './spec.js';
 
@@ -28,7 +29,14 @@ export async function initCommand(opts: OptionsOf<typeof INIT>): Promise<void> {
 
 export async function rotateCommand(opts: OptionsOf<typeof ROTATE>): Promise<void> {
   const r = rotateSigningKey(await dir(), new Date(), opts.alg);
-  if (opts.json) return json(r);
+  // The JWKS that `serve` answers with follows the key files; a static copy does not.
+  note('oz: if the issuer\'s files are hosted statically, run `oz issuer publish --out DIR` again so that relying parties see the new key');
+  if (opts.json) {
+    return json({
+      previous: { kid: r.previous.kid, alg: r.previous.alg, keep_until: r.previous.keepUntil },
+      current: { kid: r.current.kid, alg: r.current.alg },
+    });
+  }
   out(`New signing key: kid ${r.current.kid} (${r.current.alg})\n`);
   out(`Old key ${r.previous.kid} stays in the JWKS until ${r.previous.keepUntil}\n`);
 }
@@ -74,6 +82,9 @@ export async function publishCommand(opts: OptionsOf<typeof PUBLISH>): Promise<v
     [DISCOVERY_PATH, discoveryDocument(issuer)],
     [JWKS_PATH, jwksDocument(publishedKeys(await dir(), new Date(), READ_ONLY))],
   ];
+  // After the keys are found: a publish that fails says one thing, why it failed.
+  const warning = publicIssuerWarning(issuer, 'publish with --issuer https://… naming where the files will be hosted');
+  if (warning) note(warning);
   for (const [rel, doc] of files) {
     const path = join(root, rel);
     try {

@@ -33,6 +33,16 @@ const discard = {
   },
 } as unknown as NodeJS.WriteStream;
 
+/**
+ * A token service that holds a shell init script for seconds should not do so in silence, but
+ * a script reading oz's output has no one to tell: say it once, and only on a terminal (never
+ * in --format gcp, whose stderr is silenced).
+ */
+export function retryNotice(): ((what: string, boundSeconds: number) => void) | undefined {
+  if (stderrSilenced || process.stderr.isTTY !== true) return undefined;
+  return (what, boundSeconds) => note(`oz: ${what}; retrying for up to ${boundSeconds}s (OZ_TOKEN_TIMEOUT)`);
+}
+
 export function note(text: string): void {
   if (!stderrSilenced) process.stderr.write(`${text}\n`);
 }
@@ -42,7 +52,8 @@ export async function fail(e: unknown): Promise<void> {
   const { message, exitCode } = failureOf(e);
   process.exitCode = exitCode;
   if (stderrSilenced) return;
-  const paint = await painter(process.stderr);
+  // The failure is what matters: colour that cannot load must not replace it with a stack trace.
+  const paint = await painter(process.stderr).catch(() => undefined);
   const prefix = paint ? paint.red.bold('oz:') : 'oz:';
   process.stderr.write(`${prefix} ${message}\n`);
 }

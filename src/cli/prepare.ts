@@ -3,7 +3,7 @@ import { cleanup, prepare } from '../sandbox/prepare.js';
 import { EXECUTABLE } from '../sandbox/settings.js';
 import { renderEnv, unsetEnv } from '../sandbox/shell.js';
 import type { CLEANUP, OptionsOf, PREPARE } from './spec.js';
-import { note, out } from './output.js';
+import { note, out, retryNotice } from './output.js';
 import { ownExecutable } from './executable.js';
 
 export type PrepareOptions = OptionsOf<typeof PREPARE>;
@@ -24,9 +24,12 @@ export async function prepareCommand(opts: PrepareOptions): Promise<void> {
     now: new Date(),
     ozPath: ozPath(),
     uid: process.getuid?.(),
+    onRetry: retryNotice(),
   });
   for (const n of result.notes) note(n);
-  if (result.vars.length > 0) out(renderEnv(result.vars, opts.shell ?? 'sh'));
+  // A shell evaluates an empty output as nothing, but a JSON reader needs an object.
+  const shell = opts.shell ?? 'sh';
+  if (result.vars.length > 0 || shell === 'json') out(renderEnv(result.vars, shell));
 }
 
 export async function cleanupCommand(opts: OptionsOf<typeof CLEANUP>): Promise<void> {

@@ -1,7 +1,7 @@
 import { Argument, Command, CommanderError, Option } from 'commander';
-import { EXIT_CODES } from '../core/errors.js';
+import { EXIT_CODES, OzError } from '../core/errors.js';
 import { COMMANDS, GROUPS, optionHelp, type CommandSpec } from './spec.js';
-import { note, silenceStderr } from './output.js';
+import { fail, note, silenceStderr } from './output.js';
 import { disableDebug } from '../core/debug.js';
 import { runCommand } from './run.js';
 
@@ -83,7 +83,7 @@ async function runHandler(spec: CommandSpec, opts: Record<string, unknown>, arg?
 export function buildProgram(run: Runner = runHandler): Command {
   const program = new Command('oz')
     .description('Short-lived OpenID Connect identity for agent runs: AWS and GCP federation with no long-lived secret.')
-    .version(__OZ_VERSION__, '-V, --version', 'print the version')
+    .version(__OZ_VERSION__, '-v, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .showSuggestionAfterError(true)
     .addHelpText('after', examples(['oz federate issue-token --audience sts.amazonaws.com', 'eval "$(oz federate prepare)"', 'oz federate whoami', 'oz issuer serve']));
@@ -96,16 +96,31 @@ export function buildProgram(run: Runner = runHandler): Command {
   return program;
 }
 
-/** Commander's own messages ("error: unknown option '--x'") become oz's one-line form. */
-function configureErrors(cmd: Command): void {
+/**
+ * Commander's own messages ("error: unknown option '--x'") become oz's one-line form, printed
+ * by the same code as every other failure (colour on a terminal included) once parsing stops.
+ */
+function configureErrors(cmd: Command, errors: string[]): void {
   cmd.exitOverride();
   cmd.configureOutput({
     outputError: (str) => {
       const text = str.replace(/^error:\s*/i, '').trim().replace(/\s*\n\s*/g, ' ');
-      note(`oz: ${text} (see \`${commandPath(cmd)} --help\`)`);
+      errors.push(`${text} (see \`${commandPath(cmd)} --help\`)`);
     },
   });
-  for (const sub of cmd.commands) configureErrors(sub);
+  for (const sub of cmd.commands) configureErrors(sub, errors);
+}
+
+/**
+ * Spellings people type that commander does not know: `oz version`; `-V` (before `-v` took
+ * its place); `oz help federate issue-token` and `oz federate help issue-token`, where
+ * commander's help command would show the group's help, not the command's.
+ */
+export function normaliseArgv(argv: readonly string[]): string[] {
+  if (argv.length === 1 && (argv[0] === 'version' || argv[0] === '-V')) return ['--version'];
+  if (argv[0] === 'help') return [...argv.slice(1), '--help'];
+  if (argv[1] === 'help' && argv[0]! in GROUPS) return [argv[0]!, ...argv.slice(2), '--help'];
+  return [...argv];
 }
 
 function commandPath(cmd: Command): string {
@@ -116,14 +131,16 @@ function commandPath(cmd: Command): string {
 
 export async function runProgram(argv: string[], run?: Runner): Promise<void> {
   const program = buildProgram(run);
-  configureErrors(program);
+  const errors: string[] = [];
+  configureErrors(program, errors);
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(normaliseArgv(argv), { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
       // Help and version are not failures; a bare group name shows its help and is a usage error.
       const ok = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0;
-      process.exitCode = ok ? 0 : EXIT_CODES.usage;
+      if (!ok && errors.length > 0) await fail(new OzError('usage', errors.join(' ')));
+      else process.exitCode = ok ? 0 : EXIT_CODES.usage;
       return;
     }
     throw e;

@@ -11,6 +11,11 @@ import { tokenRoute } from '../platform/token-service.js';
 import { ALLOWED_AUDIENCES, RATE_LIMIT, parseHost, parseOneAudience, parsePort, parseRequestTimeout, parseMaxConnections } from '../platform/settings.js';
 import { out, note } from './output.js';
 import type { OptionsOf, SERVE } from './spec.js';
+import { publicIssuerWarning } from '../core/url.js';
+
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
 
 /** The audience allow-list: --allow-audience flags, else OZ_ALLOWED_AUDIENCES (comma-separated). */
 function allowedAudiences(flags: string[] | undefined, env: NodeJS.ProcessEnv): string[] {
@@ -51,14 +56,9 @@ export async function serveCommand(opts: OptionsOf<typeof SERVE>): Promise<void>
     server.once('error', (e) => reject(new OzError('config', `cannot listen on ${host}:${port}: ${describeCause(e)}`, { cause: e })));
     server.listen(port, host, () => resolve());
   });
-  const addr = server.address() as AddressInfo;
-  const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const listening = `http://${shown}:${addr.port}`;
-  if (!configured) issuer = listening;
-  out(`${listening}\n`);
-  const limits = `${rateLimit > 0 ? `${rateLimit} token requests/s per run` : 'no rate limit'}${allowed.length > 0 ? `, audiences: ${allowed.join(', ')}` : ''}, at most ${server.maxConnections} connections`;
-  note(`oz: issuer ${issuer} serving on ${listening} (discovery, JWKS, token service at ${TOKEN_PATH}: ${limits}); stop with Ctrl-C or SIGTERM`);
-  await new Promise<void>((resolve) => {
+  // Listening for the signals before saying where it serves: whoever waits for that line and
+  // then sends SIGTERM gets a clean stop, not Node's default death.
+  const stopped = new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
@@ -70,4 +70,15 @@ export async function serveCommand(opts: OptionsOf<typeof SERVE>): Promise<void>
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+  const addr = server.address() as AddressInfo;
+  const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const listening = `http://${shown}:${addr.port}`;
+  if (!configured) issuer = listening;
+  out(`${listening}\n`);
+  const limits = `${rateLimit > 0 ? `${rateLimit} token requests/s per run` : 'no rate limit'}${allowed.length > 0 ? `, audiences: ${allowed.join(', ')}` : ''}, at most ${server.maxConnections} connections`;
+  // Serving beyond loopback, or for a configured issuer, means relying parties are meant to use it.
+  const warning = (configured || !isLoopbackHost(host)) && publicIssuerWarning(issuer, 'set --issuer or OZ_ISSUER_URL to the public https URL of a TLS proxy in front of this server');
+  if (warning) note(warning);
+  note(`oz: issuer ${issuer} serving on ${listening} (discovery, JWKS, token service at ${TOKEN_PATH}: ${limits}); stop with Ctrl-C or SIGTERM`);
+  await stopped;
 }

@@ -8,6 +8,7 @@ import { planPrepare, PREPARED_FILES } from '../sandbox/prepare.js';
 import { dataDir } from '../core/paths.js';
 import { out } from './output.js';
 import { painter } from './colour.js';
+import { OzError } from '../core/errors.js';
 import { displayUrl, ignoredVariables, readRemoteConfig, runTokenOf } from '../sandbox/sources/remote-config.js';
 import type { OptionsOf, WHOAMI } from './spec.js';
 import { AWS_SESSION_TAGS, AWS_TAGS_CLAIM, formatClaims, STS_AUDIENCE, SUBJECT_CLAIMS, type ClaimFormats } from '../core/claim-formats.js';
@@ -111,7 +112,27 @@ export async function whoamiCommand(opts: Options, env: NodeJS.ProcessEnv = proc
     prepare,
     prepare_files: files,
   };
-  if (opts.json) return printJson(summary);
+  const formatOrigin = [tagsSetting && 'OZ_AWS_SESSION_TAGS', subjectSetting && 'OZ_SUBJECT_CLAIMS'].filter(Boolean).join(', ');
+  const extra: Row[] = [
+    ...awsRows(aws, formatOrigin ? `from ${formatOrigin}` : 'no OZ_AWS_SESSION_TAGS or OZ_SUBJECT_CLAIMS'),
+    ...Object.entries(prepare).map(([name, v]): Row => [name, v.value, `from ${v.variable}`]),
+    ...prepareRows(files),
+  ];
+  if (opts.json) printJson(summary);
+  else await printEmbedded(summary, claims, issuer, limits, left, extra);
+  if (left !== undefined && left <= 0) {
+    throw new OzError('run_expired', `the run's deadline (OZ_RUN_DEADLINE) passed ${formatDuration(-left)} ago: no token can be issued for this run`);
+  }
+}
+
+async function printEmbedded(
+  summary: { data_dir: string },
+  claims: Record<string, { value: unknown; source: string; variable: string }>,
+  issuer: Sourced<string>,
+  limits: ReturnType<typeof readRunLimits>,
+  left: number | undefined,
+  extra: Row[],
+): Promise<void> {
   const rows = claimRows(claims, (c) => (c.source === 'env' ? `from ${c.variable}` : `local default (set ${c.variable})`));
   rows.push(['issuer', issuer.value, describeSource(issuer)]);
   rows.push([
@@ -131,10 +152,7 @@ export async function whoamiCommand(opts: Options, env: NodeJS.ProcessEnv = proc
         ? formatDuration(left)
         : `none: the deadline passed ${formatDuration(-left)} ago`;
   rows.push(['time left', time, '']);
-  const formatOrigin = [tagsSetting && 'OZ_AWS_SESSION_TAGS', subjectSetting && 'OZ_SUBJECT_CLAIMS'].filter(Boolean).join(', ');
-  rows.push(...awsRows(aws, formatOrigin ? `from ${formatOrigin}` : 'no OZ_AWS_SESSION_TAGS or OZ_SUBJECT_CLAIMS'));
-  for (const [name, v] of Object.entries(prepare)) rows.push([name, v.value, `from ${v.variable}`]);
-  rows.push(...prepareRows(files));
+  rows.push(...extra);
   out(`Token source: embedded issuer (key in ${summary.data_dir})\n`);
   await printRows(rows);
 }
@@ -175,7 +193,25 @@ async function remoteWhoami(opts: Options, env: NodeJS.ProcessEnv): Promise<void
     prepare: prepareSettings(env),
     prepare_files: prepareFiles(env),
   };
-  if (opts.json) return printJson(summary);
+  const extra: Row[] = [
+    ...awsRows(aws, 'from the run token'),
+    ...Object.entries(summary.prepare).map(([name, v]): Row => [name, v.value, `from ${v.variable}`]),
+    ...prepareRows(summary.prepare_files),
+  ];
+  if (opts.json) printJson(summary);
+  else await printRemote(summary, claims, left, ignored, extra);
+  if (left !== undefined && left <= 0) {
+    throw new OzError('run_expired', `the run token (OZ_RUN_TOKEN) expired ${formatDuration(-left)} ago: no token can be issued for this run`);
+  }
+}
+
+async function printRemote(
+  summary: { token_url: string; issuer: string | null; deadline: string | null },
+  claims: Record<string, { value: unknown; source: string }>,
+  left: number | undefined,
+  ignored: string[],
+  extra: Row[],
+): Promise<void> {
   const rows = claimRows(claims, (c) => (c.value === null ? 'not in the run token' : 'from the run token'));
   rows.push(['issuer', summary.issuer ?? '(none)', 'from the run token']);
   rows.push(['deadline', summary.deadline ?? '(none)', "the run token's expiry"]);
@@ -184,9 +220,7 @@ async function remoteWhoami(opts: Options, env: NodeJS.ProcessEnv): Promise<void
     left === undefined ? '(unknown)' : left > 0 ? formatDuration(left) : `none: the run token expired ${formatDuration(-left)} ago`,
     '',
   ]);
-  rows.push(...awsRows(aws, 'from the run token'));
-  for (const [name, v] of Object.entries(summary.prepare)) rows.push([name, v.value, `from ${v.variable}`]);
-  rows.push(...prepareRows(summary.prepare_files));
+  rows.push(...extra);
   out(`Token source: token service at ${summary.token_url} (OZ_RUN_TOKEN is set; no signing key is used here)\n`);
   await printRows(rows);
   out('These are the claims the token service will sign; the run token is not verified here.\n');

@@ -37,3 +37,39 @@ export function displayUrl(url: string): string {
     return quote(url);
   }
 }
+
+/**
+ * Why AWS, GCP and Azure could not use this issuer, or undefined when they could: each fetches
+ * the discovery document and JWKS from the issuer URL itself, over https, from the internet.
+ */
+export function issuerNotPublic(issuer: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(issuer);
+  } catch {
+    return 'not a URL';
+  }
+  const host = u.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const local =
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    host === '::1' ||
+    host === '::' ||
+    host === '0.0.0.0' ||
+    /^127\./.test(host) ||
+    /^10\./.test(host) ||
+    /^192\.168\./.test(host) ||
+    /^172\.(1[6-9]|2\d|3[01])\./.test(host) ||
+    /^169\.254\./.test(host);
+  if (local) return `a local address (${u.host}) that they cannot reach`;
+  if (u.protocol !== 'https:') return 'plain http';
+  return undefined;
+}
+
+/** The warning for an issuer that {@link issuerNotPublic} finds wanting. */
+export function publicIssuerWarning(issuer: string, remedy: string): string | undefined {
+  const why = issuerNotPublic(issuer);
+  return why === undefined
+    ? undefined
+    : `oz: warning: the issuer ${issuer} is ${why}; AWS, GCP and Azure need a public https issuer to fetch its discovery document and JWKS, so they will refuse its tokens (${remedy})`;
+}

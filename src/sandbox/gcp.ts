@@ -175,7 +175,11 @@ export interface ExternalAccountExecutableSource {
   output_file: string;
 }
 
+/** The Google Cloud universe the STS and IAM URLs below belong to. */
+export const GCP_UNIVERSE_DOMAIN = 'googleapis.com';
+
 export interface ExternalAccountConfig {
+  universe_domain: typeof GCP_UNIVERSE_DOMAIN;
   type: 'external_account';
   audience: string;
   subject_token_type: typeof GCP_SUBJECT_TOKEN_TYPE;
@@ -198,8 +202,8 @@ export interface ExternalAccountConfigOptions {
  * The executable-sourced `external_account` credential config, field for field what
  * `gcloud iam workload-identity-pools create-cred-config --executable-command …` writes:
  * with a service account, the impersonation URL; without one, `token_info_url` instead.
- * gcloud leaves `universe_domain` out for googleapis.com and writes no quota project, and
- * so does this.
+ * gcloud writes `universe_domain` first (googleapis.com unless told otherwise) and no quota
+ * project, and so does this.
  */
 export function buildExternalAccountConfig(
   f: GcpFederation,
@@ -221,6 +225,7 @@ export function buildExternalAccountConfig(
   }
 
   const config: ExternalAccountConfig = {
+    universe_domain: GCP_UNIVERSE_DOMAIN,
     type: 'external_account',
     audience: gcpAudience(f),
     subject_token_type: GCP_SUBJECT_TOKEN_TYPE,

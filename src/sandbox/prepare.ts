@@ -69,6 +69,8 @@ export interface PrepareContext {
   /** Absolute path of the oz executable, for the GCP config to run. */
   ozPath: string;
   uid: number | undefined;
+  /** Told once when the token service is slow to answer (see IssueRequest). */
+  onRetry?: (what: string, boundSeconds: number) => void;
 }
 
 export interface PrepareResult {
@@ -208,7 +210,7 @@ export async function prepare(flags: PrepareFlags, ctx: PrepareContext): Promise
     // As long as the run may last (the capping rules bring it down to the deadline), within
     // what the relying party accepts.
     const requestedSeconds = Math.min(MAX_TOKEN_SECONDS, t.maxSeconds ?? MAX_TOKEN_SECONDS);
-    const token = await issueToken(env, ctx.cwd, ctx.now, { audience: t.audience, requestedSeconds });
+    const token = await issueToken(env, ctx.cwd, ctx.now, { audience: t.audience, requestedSeconds, onRetry: ctx.onRetry });
     const refused = t.refusal?.(token, env);
     if (refused) throw refused;
     issued.push(token);

@@ -45,7 +45,10 @@ export async function verifyAsRelyingParty(token: string, opts: VerifyOptions): 
   try {
     discovery = (await opts.fetchJson(discoveryUrl)) as Record<string, unknown>;
   } catch (e) {
-    throw failed(`cannot fetch the issuer's discovery document ${discoveryUrl}: ${describeCause(e)}`, e);
+    // No answer at all: the usual reason, on a developer's machine, is a local issuer not started.
+    const unreachable = !(e instanceof SyntaxError) && !/^HTTP \d/.test(describeCause(e));
+    const hint = unreachable ? `; is the issuer ${iss} up? (for oz's own issuer, \`oz issuer serve\` may not be running)` : '';
+    throw failed(`cannot fetch the issuer's discovery document ${discoveryUrl}: ${describeCause(e)}${hint}`, e);
   }
   if (discovery?.issuer !== iss) {
     throw failed(`discovery at ${discoveryUrl} names issuer ${quote(String(discovery?.issuer))}, not the token's "iss" ${quote(iss)}`);
@@ -76,11 +79,17 @@ export async function verifyAsRelyingParty(token: string, opts: VerifyOptions): 
   return { issuer: iss, jwksUri, kid: header.kid, alg: String(header.alg) };
 }
 
+function showAud(aud: unknown): string {
+  if (typeof aud === 'string') return quote(aud);
+  if (Array.isArray(aud)) return `[${aud.map((a) => quote(String(a))).join(', ')}]`;
+  return 'no "aud"';
+}
+
 function verifyFailure(e: unknown, audience: string | undefined): string {
   if (e instanceof joseErrors.JWSSignatureVerificationFailed) return 'the signature does not match the key published for its kid';
   if (e instanceof joseErrors.JWTExpired) return `the token has expired (${e.message})`;
   if (e instanceof joseErrors.JWTClaimValidationFailed) {
-    if (e.claim === 'aud') return `the audience is not ${quote(audience ?? '')}`;
+    if (e.claim === 'aud') return `the audience is not the one expected: expected ${quote(audience ?? '')}, the token has ${showAud(e.payload.aud)}`;
     return `claim "${e.claim}" is invalid: ${e.message}`;
   }
   return describeCause(e);

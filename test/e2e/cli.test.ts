@@ -113,10 +113,11 @@ describe('oz federate whoami', () => {
     expect(text.stdout).toMatch(/^ {2}time left +(1h30m|1h29m\d*s?)/m);
   });
 
-  it('says when the run is over, without failing', async () => {
+  it('shows a run that is over, then exits 4 (run_expired)', async () => {
     const r = await oz(['federate', 'whoami'], { env: { ...env, OZ_RUN_DEADLINE: '2020-01-01T00:00:00Z' } });
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(4);
     expect(r.stdout).toMatch(/time left +none: the deadline passed/);
+    expect(r.stderr).toMatch(/^oz: the run's deadline \(OZ_RUN_DEADLINE\) passed .* ago: no token can be issued for this run\n$/);
   });
 
   it('refuses a run-context value with control characters, shown escaped', async () => {

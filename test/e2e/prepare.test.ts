@@ -62,6 +62,7 @@ describe('oz federate prepare', () => {
       CLOUDSDK_CORE_PROJECT: 'my-project',
     });
     expect(JSON.parse(readFileSync(config, 'utf8'))).toEqual({
+      universe_domain: 'googleapis.com',
       type: 'external_account',
       audience: AUDIENCE,
       subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',

@@ -239,6 +239,7 @@ describe('buildExternalAccountConfig', () => {
   it('without a service account: what gcloud create-cred-config writes, token_info_url included', () => {
     const config = buildExternalAccountConfig(BASE, { executableCommand: command, outputFile });
     expect(config).toStrictEqual({
+      universe_domain: 'googleapis.com',
       type: 'external_account',
       audience,
       subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
@@ -248,6 +249,7 @@ describe('buildExternalAccountConfig', () => {
     });
     // gcloud's key order, so that a diff against its output is empty.
     expect(Object.keys(config)).toEqual([
+      'universe_domain',
       'type',
       'audience',
       'subject_token_type',
@@ -263,6 +265,7 @@ describe('buildExternalAccountConfig', () => {
       { executableCommand: command, outputFile, timeoutMillis: 60000 },
     );
     expect(config).toStrictEqual({
+      universe_domain: 'googleapis.com',
       type: 'external_account',
       audience,
       subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',

@@ -127,6 +127,26 @@ describe('remote settings', () => {
   });
 
   it.each([
+    [{}, { iss: 'https://oidc.example.com/' }, 'https://oidc.example.com/v1/token'],
+    [{}, { iss: 'https://oidc.example.com/tenant-a' }, 'https://oidc.example.com/tenant-a/v1/token'],
+    [{}, {}, 'http://127.0.0.1:8787/v1/token'],
+    [{ OZ_ISSUER_URL: 'https://mine.example.com' }, { iss: 'https://oidc.example.com' }, 'https://mine.example.com/v1/token'],
+    [{ OZ_TOKEN_URL: 'https://tokens.example.com/x' }, { iss: 'https://oidc.example.com' }, 'https://tokens.example.com/x'],
+    [{ OZ_ISSUER_URL: '' }, { iss: 'https://oidc.example.com' }, 'https://oidc.example.com/v1/token'],
+  ])('with neither variable, the run token\'s iss names the token service: %j %j', (env, grant, url) => {
+    expect(readTokenUrl(env, grant)).toBe(url);
+  });
+
+  it.each([
+    [{ iss: 'ftp://oidc.example.com' }, 'the run token\'s issuer "ftp://oidc.example.com" cannot name the token service: it must be an http(s) URL with no query, fragment or credentials (set OZ_TOKEN_URL or OZ_ISSUER_URL)'],
+    [{ iss: 'https://oidc.example.com/?x=1' }, 'the run token\'s issuer "https://oidc.example.com/?x=1" cannot name the token service: it must be an http(s) URL with no query, fragment or credentials (set OZ_TOKEN_URL or OZ_ISSUER_URL)'],
+    [{ iss: 42 }, 'the run token\'s issuer "42" cannot name the token service: it is not a string (set OZ_TOKEN_URL or OZ_ISSUER_URL)'],
+  ])('refuses a run token whose iss is no issuer URL: %j', (grant, message) => {
+    const e = ozError(() => readTokenUrl({}, grant));
+    expect({ code: e.code, message: e.message }).toEqual({ code: 'config', message });
+  });
+
+  it.each([
     ['', 15_000],
     ['2s', 2000],
     ['90', 90_000],

@@ -1,5 +1,6 @@
-import { RUN_CONTEXT_VARIABLES, readIssuerUrl } from '../../core/context.js';
-import { OzError } from '../../core/errors.js';
+import { ISSUER_URL, RUN_CONTEXT_VARIABLES } from '../../core/context.js';
+import { OzError, quote } from '../../core/errors.js';
+import { parseIssuerUrl } from '../../core/url.js';
 import { decodeJwt } from '../../core/jwt.js';
 import { readSetting, type Env } from '../../core/settings.js';
 import { TOKEN_PATH } from '../../core/wire.js';
@@ -41,12 +42,31 @@ export function readRemoteConfig(env: Env): RemoteConfig {
   if (!decoded.ok) {
     throw new OzError('config', `OZ_RUN_TOKEN is not a run token: ${decoded.problem} (the platform sets it to the output of \`oz issuer grant-run\`)`);
   }
-  const tokenUrl = readTokenUrl(env);
+  const tokenUrl = readTokenUrl(env, decoded.value.payload);
   return { runToken, grant: decoded.value.payload, tokenUrl, timeoutMs: readTokenTimeoutMs(env), proxy: proxyFor(new URL(tokenUrl), env) };
 }
 
-export function readTokenUrl(env: Env): string {
-  return readSetting(TOKEN_URL, env)?.value ?? `${readIssuerUrl(env)}${TOKEN_PATH}`;
+/**
+ * OZ_TOKEN_URL, else OZ_ISSUER_URL's token path, else the run token's own issuer's: the
+ * service that granted the run is the one that can trade its run token (the same issuer
+ * `whoami` shows). The local default is left for a grant with no `iss`.
+ */
+export function readTokenUrl(env: Env, grant: Record<string, unknown> = {}): string {
+  const explicit = readSetting(TOKEN_URL, env)?.value;
+  if (explicit !== undefined) return explicit;
+  const issuer = readSetting({ ...ISSUER_URL, fallback: undefined }, env)?.value;
+  if (issuer !== undefined) return `${issuer}${TOKEN_PATH}`;
+  if (grant.iss !== undefined) {
+    const iss = typeof grant.iss === 'string' ? parseIssuerUrl(grant.iss) : { ok: false as const, problem: 'it is not a string' };
+    if (!iss.ok) {
+      throw new OzError(
+        'config',
+        `the run token's issuer ${quote(String(grant.iss))} cannot name the token service: ${iss.problem} (set OZ_TOKEN_URL or OZ_ISSUER_URL)`,
+      );
+    }
+    return `${iss.value}${TOKEN_PATH}`;
+  }
+  return `${ISSUER_URL.fallback()}${TOKEN_PATH}`;
 }
 
 export function readTokenTimeoutMs(env: Env): number {

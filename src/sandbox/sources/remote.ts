@@ -120,6 +120,7 @@ async function requestToken(config: RemoteConfig, now: Date, req: IssueRequest, 
         const after = `it asked to retry after ${Math.ceil(wait / 1000)}s, past the ${config.timeoutMs / 1000}s bound (OZ_TOKEN_TIMEOUT)`;
         throw new OzError('remote_unavailable', `${outcome.what} (${spent()}; ${after})`, { cause: outcome.cause });
       }
+      if (attempts === 1) req.onRetry?.(outcome.what, config.timeoutMs / 1000);
       debug(`retrying in ${wait} ms${outcome.retryAfterMs !== undefined ? ' (Retry-After)' : ''}`);
       await sleep(wait, abort.signal);
     }
