@@ -33,6 +33,8 @@ export interface OptionSpec {
 export interface ArgumentSpec {
   readonly name: string;
   readonly help: string;
+  /** Takes every remaining argument (after `--`, options included): the handler gets a string array. */
+  readonly variadic?: true;
 }
 
 export interface CommandSpec {
@@ -117,25 +119,52 @@ export const ISSUE_TOKEN = {
   ],
 } as const satisfies CommandSpec;
 
-export const PREPARE = {
-  path: ['federate', 'prepare'],
-  summary: 'write the AWS web identity token file and the GCP credential config, and print the variables to export',
-  options: [
+/** What prepare sets up; `exec` takes the same, less what only makes sense for a shell. */
+const PREPARE_SETUP_OPTIONS = [
     { flag: '--aws-role-arn', value: '<arn>', setting: S.AWS_ROLE_ARN, help: S.AWS_ROLE_ARN.help! },
     { flag: '--gcp-project-number', value: '<n>', setting: S.GCP_PROJECT_NUMBER, help: S.GCP_PROJECT_NUMBER.help! },
     { flag: '--gcp-pool-id', value: '<id>', setting: S.GCP_POOL_ID, help: S.GCP_POOL_ID.help! },
     { flag: '--gcp-provider-id', value: '<id>', setting: S.GCP_PROVIDER_ID, help: S.GCP_PROVIDER_ID.help! },
     { flag: '--gcp-service-account', value: '<email>', setting: S.GCP_SERVICE_ACCOUNT, help: S.GCP_SERVICE_ACCOUNT.help! },
     { flag: '--gcp-project-id', value: '<id>', setting: S.GCP_PROJECT_ID, help: S.GCP_PROJECT_ID.help! },
+    { flag: '--gcp-credential-source', value: '<source>', choices: ['executable', 'file'], help: 'how Google\'s libraries get the token: run oz (executable, the default) or read a token file oz keeps (file, for Go and .NET)' },
+    { flag: '--duration', value: '<duration>', help: "the token files' lifetime: 90s, 15m, 1h (default: the rest of the run; with --refresh or exec, 1h)" },
     { flag: '--dir', value: '<dir>', setting: S.PREPARE_DIR, help: S.PREPARE_DIR.help! },
+] as const satisfies readonly OptionSpec[];
+
+export const PREPARE = {
+  path: ['federate', 'prepare'],
+  summary: 'write the AWS web identity token file and the GCP credential config, and print the variables to export',
+  options: [
+    ...PREPARE_SETUP_OPTIONS,
+    { flag: '--refresh', help: 'keep the token files fresh with short tokens, from a background refresher, until the run ends or cleanup' },
     shell,
   ],
   examples: [
     'eval "$(oz federate prepare --aws-role-arn arn:aws:iam::123456789012:role/agent)"',
+    'eval "$(oz federate prepare --refresh --duration 15m --gcp-credential-source file)"',
     'eval "$(oz federate prepare --gcp-project-number 123456789012 --gcp-pool-id oz-pool --gcp-provider-id oz-provider)"',
     'oz federate prepare --shell fish | source',
     'oz federate prepare --shell json',
   ],
+} as const satisfies CommandSpec;
+
+export const EXEC = {
+  path: ['federate', 'exec'],
+  summary: "run one command with the credentials in its environment only, kept fresh, from a private directory removed when it ends; exits with the command's status",
+  argument: { name: 'command', help: 'the command and its arguments, after --', variadic: true },
+  options: PREPARE_SETUP_OPTIONS,
+  examples: [
+    'oz federate exec --aws-role-arn arn:aws:iam::123456789012:role/agent -- aws s3 ls',
+    'oz federate exec --gcp-credential-source file -- terraform apply',
+  ],
+} as const satisfies CommandSpec;
+
+export const REFRESH = {
+  path: ['federate', 'refresh'],
+  summary: 'keep the token files of a prepared directory fresh until the run ends (what prepare --refresh starts in the background)',
+  options: [{ flag: '--dir', value: '<dir>', required: true, help: 'the directory prepare wrote' }],
+  examples: ['oz federate refresh --dir "$XDG_RUNTIME_DIR/oz"'],
 } as const satisfies CommandSpec;
 
 export const CLEANUP = {
@@ -318,7 +347,7 @@ export const GRANT_RUN = {
   ],
 } as const satisfies CommandSpec;
 
-export const COMMANDS = [ISSUE_TOKEN, PREPARE, CLEANUP, WHOAMI, INSPECT, EXPLAIN, SETUP_AWS, SETUP_GCP, SETUP_AZURE, INIT, ROTATE, JWKS, DISCOVERY, PUBLISH, SERVE, GRANT_RUN] as const satisfies readonly CommandSpec[];
+export const COMMANDS = [ISSUE_TOKEN, PREPARE, EXEC, REFRESH, CLEANUP, WHOAMI, INSPECT, EXPLAIN, SETUP_AWS, SETUP_GCP, SETUP_AZURE, INIT, ROTATE, JWKS, DISCOVERY, PUBLISH, SERVE, GRANT_RUN] as const satisfies readonly CommandSpec[];
 
 /** An option's help as shown: its own words, then the variable it overrides. */
 export function optionHelp(o: OptionSpec): string {

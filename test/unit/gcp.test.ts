@@ -275,8 +275,9 @@ describe('buildExternalAccountConfig', () => {
 
   it.each([5000, 120000])('accepts timeout_millis %i, the libraries’ bounds', (timeoutMillis) => {
     expect(
-      buildExternalAccountConfig(BASE, { executableCommand: command, outputFile, timeoutMillis }).credential_source
-        .executable.timeout_millis,
+      (buildExternalAccountConfig(BASE, { executableCommand: command, outputFile, timeoutMillis }).credential_source as {
+        executable: { timeout_millis: number };
+      }).executable.timeout_millis,
     ).toBe(timeoutMillis);
   });
 
