@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { OzError, describeCause, quote } from '../core/errors.js';
@@ -25,8 +25,17 @@ function parentDir(flagDir: string | undefined): string {
     ensurePrivateDir(dir, { code: 'config', what: 'prepare directory' });
     return dir;
   }
+  // $XDG_RUNTIME_DIR when the login manager made it; a fresh directory is no place to create it.
   const runtime = process.env.XDG_RUNTIME_DIR;
-  return runtime && isAbsolute(runtime) ? runtime : tmpdir();
+  return runtime && isAbsolute(runtime) && isDirectory(runtime) ? runtime : tmpdir();
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -39,6 +48,9 @@ function parentDir(flagDir: string | undefined): string {
 export async function execCommand(opts: OptionsOf<typeof EXEC>, args?: string | string[]): Promise<void> {
   const command = Array.isArray(args) ? args : args !== undefined ? [args] : [];
   if (command.length === 0 || command[0] === '') throw new OzError('usage', 'no command to run: oz federate exec [options] -- CMD [ARGS…]');
+  // Listening before anything is created: a signal that comes while the directory is being
+  // prepared, or before the command has started, must still end in the directory's removal.
+  const signals = new Relay();
   const dir = mkdtempSync(join(parentDir(opts.dir), 'oz-exec-'));
   let keeper: Keeper | undefined;
   try {
@@ -48,37 +60,55 @@ export async function execCommand(opts: OptionsOf<typeof EXEC>, args?: string | 
       { env: process.env, cwd: process.cwd(), now: new Date(), ozPath, uid: process.getuid?.(), startRefresher: false },
     );
     for (const n of prepared.notes) note(n);
+    if (signals.early !== undefined) {
+      process.exitCode = 128 + (osConstants.signals[signals.early] ?? 0);
+      return;
+    }
     const env: NodeJS.ProcessEnv = { ...process.env, ...Object.fromEntries(prepared.vars) };
     if (prepared.tokenFiles.length > 0) {
       keeper = new Keeper({ dir, env: process.env, cwd: process.cwd(), log: (line) => note(`oz: ${line}`) });
       void keeper.run();
     }
-    const outcome = await runChild(command, env);
-    process.exitCode = outcome;
+    process.exitCode = await runChild(command, env, signals);
   } finally {
+    signals.close();
     keeper?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function runChild(command: string[], env: NodeJS.ProcessEnv): Promise<number> {
+/** Passes SIGINT, SIGTERM and SIGHUP on to the command; one that comes before it runs is kept. */
+class Relay {
+  early: NodeJS.Signals | undefined;
+  private child: ChildProcess | undefined;
+  private readonly handlers = FORWARDED.map((signal) => {
+    const handler = () => {
+      if (this.child) this.child.kill(signal);
+      else this.early ??= signal;
+    };
+    process.on(signal, handler);
+    return () => process.off(signal, handler);
+  });
+
+  attach(child: ChildProcess): void {
+    this.child = child;
+  }
+
+  close(): void {
+    this.handlers.forEach((off) => off());
+  }
+}
+
+function runChild(command: string[], env: NodeJS.ProcessEnv, signals: Relay): Promise<number> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
-    const forward = FORWARDED.map((signal) => {
-      const handler = () => {
-        child.kill(signal);
-      };
-      process.on(signal, handler);
-      return () => process.off(signal, handler);
-    });
-    const done = () => forward.forEach((off) => off());
+    // Synchronous since the check for an early signal: none can have come in between.
+    signals.attach(child);
     child.on('error', (e: NodeJS.ErrnoException) => {
-      done();
       const code = e.code === 'ENOENT' || e.code === 'EACCES' ? 'usage' : 'io';
       reject(new OzError(code, `cannot run ${quote(command[0]!)}: ${describeCause(e)}`, { cause: e }));
     });
     child.on('exit', (code, signal) => {
-      done();
       resolvePromise(code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0));
     });
   });
