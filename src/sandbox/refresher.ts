@@ -25,8 +25,10 @@ export const REFRESH_AT = 0.8;
 const TICK_MS = 1000;
 /** After a failure, the next try comes after 1 s, 2 s, 4 s … up to this. */
 const MAX_BACKOFF_MS = 30_000;
-/** When the token in place is this close to expiry, failures are logged once a minute and retried on. */
+/** Failures after the first are logged at most once a minute. */
 const LOG_EVERY_MS = 60_000;
+/** The longest gap between tries once the token in place has expired. */
+const EXPIRED_RETRY_MS = 10_000;
 
 export interface KeeperOptions {
   dir: string;
@@ -137,10 +139,11 @@ export class Keeper {
         }
         state.failures++;
         const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (state.failures - 1));
-        // Before the token in place nears its end, try again with growing gaps; after, keep
-        // trying at the longest gap and say so once a minute.
+        // While the token in place is valid, the gaps grow but shrink again as its end nears
+        // (half the time left, at least a second); once it has expired, a failure is retried
+        // at most 10 s later for as long as the run lasts, and said once a minute.
         const left = current === undefined ? 0 : current.expiresMs - now;
-        state.nextTryMs = now + (left > 2 * backoff ? backoff : Math.min(backoff, Math.max(1000, left / 2)));
+        state.nextTryMs = now + (left > 0 ? Math.min(backoff, Math.max(1000, left / 2)) : Math.min(backoff, EXPIRED_RETRY_MS));
         if (state.failures === 1 || now - state.lastLogMs >= LOG_EVERY_MS) {
           state.lastLogMs = now;
           const when = current === undefined ? 'no valid token in place' : `token in place expires ${new Date(current.expiresMs).toISOString()}`;

@@ -164,6 +164,38 @@ describe.concurrent('prepare --refresh', () => {
     expect(existsSync(dir)).toBe(false);
   }, 30_000);
 
+  it('remote mode: a failed refresh is retried and logged, the valid token stays in place, and the refresher recovers', async () => {
+    const { OZ_ISSUER_URL: _, ...keyEnv } = baseEnv;
+    let service = await serve(keyEnv);
+    const url = service.url;
+    const grant = await oz(['issuer', 'grant-run', '--run-id', 'run-remote', '--subject', 'user-r', '--max-duration', '1h', '--issuer', url], { env: baseEnv });
+    expect(grant.code).toBe(0);
+    const sandbox = tempDir('oz-refresh-sandbox-');
+    const env = scrubbedEnv(sandbox, { OZ_RUN_TOKEN: grant.stdout.trim(), OZ_ISSUER_URL: url, OZ_TOKEN_TIMEOUT: '2s' });
+    const dir = join(sandbox, 'prepared');
+    const r = await oz(['federate', 'prepare', '--dir', dir, '--refresh', '--duration', '10s', '--aws-role-arn', ROLE], { env });
+    expect(r.code).toBe(0);
+    const file = join(dir, 'aws-web-identity-token');
+    const first = readFileSync(file, 'utf8');
+    expect(decode(first).claims.sub).toBe('user-r');
+    await service.stop();
+    const log = join(dir, 'oz-refresher.log');
+    await until('a logged failure', () => existsSync(log) && /refresh failed/.test(readFileSync(log, 'utf8')), 20_000);
+    // The token in place is still the valid one: nothing was replaced by a failure.
+    expect(readFileSync(file, 'utf8')).toBe(first);
+    expect(readFileSync(log, 'utf8')).not.toContain(first);
+    service = await serve(keyEnv, ['--port', new URL(url).port, '--issuer', url]);
+    try {
+      await until('the refresh', () => readFileSync(file, 'utf8') !== first, 20_000);
+      expect(decode(readFileSync(file, 'utf8')).claims).toMatchObject({ sub: 'user-r', run_id: 'run-remote' });
+      expect(readFileSync(log, 'utf8')).toMatch(/refreshed after \d+ failed attempt/);
+    } finally {
+      await oz(['federate', 'cleanup', '--dir', dir], { env });
+      await service.stop();
+    }
+    expect(refreshers(dir)).toEqual([]);
+  }, 60_000);
+
   it('refuses a --duration too short to refresh, and a bad one, before writing anything', async () => {
     const dir = join(home, 'short');
     for (const d of ['5s', 'soon']) {
