@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { COMMANDS, ISSUE_TOKEN, PREPARE, optionKey, type CommandSpec } from '../../src/cli/spec.js';
+import { COMMANDS, EXEC, ISSUE_TOKEN, PREPARE, optionKey, type CommandSpec } from '../../src/cli/spec.js';
 import { parseFast, winningFormat } from '../../src/cli/fast-args.js';
 import { runProgram } from '../../src/cli/program.js';
 import { RUN_CLAIMS, CLAIMS_SUPPORTED } from '../../src/core/claims.js';
@@ -35,6 +35,7 @@ describe('the fast parser and commander read the same arguments the same way', (
     [PREPARE, ['--aws-role-arn', 'arn:aws:iam::123456789012:role/r', '--gcp-project-number', '1', '--gcp-pool-id', 'pool', '--gcp-provider-id', 'prov']],
     [PREPARE, ['--dir', '/tmp/x y', '--shell', 'fish', '--gcp-service-account=a@b.iam.gserviceaccount.com', '--gcp-project-id', 'my-project']],
     [PREPARE, ['--shell=json']],
+    [PREPARE, ['--refresh', '--duration', '10s', '--gcp-credential-source=file']],
   ];
   it.each(cases.map(([spec, args]) => [spec.path[1], args, spec] as const))('%s %j', async (_name, args, spec) => {
     const fast = parseFast(spec, args);
@@ -48,6 +49,7 @@ describe('the fast parser and commander read the same arguments the same way', (
     [ISSUE_TOKEN, ['--bogus']],
     [ISSUE_TOKEN, ['positional']],
     [PREPARE, ['--shell', 'tcsh']],
+    [PREPARE, ['--gcp-credential-source', 'url']],
   ];
   it.each(handedOver.map(([spec, args]) => [spec.path[1], args, spec] as const))('%s %j is left to commander, which refuses it too', async (_name, args, spec) => {
     expect(parseFast(spec, args)).toBeUndefined();
@@ -64,6 +66,40 @@ describe('the fast parser and commander read the same arguments the same way', (
     expect(winningFormat(['--format', 'gcp', '--format', 'json'])).toBe('json');
     expect(winningFormat(['--format=json', '--format', 'gcp'])).toBe('gcp');
     expect(winningFormat(['--audience', 'a'])).toBeUndefined();
+  });
+});
+
+describe('exec: the command after -- is its argument, options and all', () => {
+  async function execArgs(args: string[]): Promise<{ opts: Record<string, unknown>; arg: unknown } | undefined> {
+    let got: { opts: Record<string, unknown>; arg: unknown } | undefined;
+    const exitCode = process.exitCode;
+    const write = process.stderr.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      await runProgram([...EXEC.path, ...args], async (_s, opts, arg) => {
+        got = { opts: { ...opts }, arg };
+      });
+    } finally {
+      process.stderr.write = write;
+      process.exitCode = exitCode;
+    }
+    return got;
+  }
+
+  it('hands the handler prepare\'s options and the command as an array', async () => {
+    expect(await execArgs(['--aws-role-arn', 'arn:aws:iam::123456789012:role/r', '--duration', '15m', '--', 'aws', 's3', 'ls', '--dir', 'x'])).toEqual({
+      opts: { awsRoleArn: 'arn:aws:iam::123456789012:role/r', duration: '15m' },
+      arg: ['aws', 's3', 'ls', '--dir', 'x'],
+    });
+  });
+
+  it('takes prepare\'s options less --shell and --refresh', () => {
+    const flags = (spec: CommandSpec) => spec.options.map((o) => o.flag as string);
+    expect(flags(EXEC)).toEqual(flags(PREPARE).filter((f) => f !== '--shell' && f !== '--refresh'));
+  });
+
+  it('refuses a missing command', async () => {
+    expect(await execArgs(['--aws-role-arn', 'arn:aws:iam::123456789012:role/r'])).toBeUndefined();
   });
 });
 
