@@ -37,7 +37,11 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  // A test that failed half-way may have left a refresher behind: stop every one serving a
+  // directory of this file's, then remove them all.
+  for (const pid of refreshers(home)) process.kill(pid, 'SIGTERM');
   await Promise.all([aws?.close(), gcp?.close(), issuer?.stop()]);
+  rmSync(home, { recursive: true, force: true });
 });
 
 /** `prepare --shell json` in a directory of the test's own; the exported variables. */
@@ -48,14 +52,15 @@ async function prepare(dir: string, args: string[], extra: Record<string, string
   return JSON.parse(r.stdout) as Record<string, string>;
 }
 
-/** Pids of the processes whose command line is `… oz federate refresh --dir DIR` (what ps shows). */
-function refreshers(dir: string): number[] {
+/** Pids of the processes whose command line is `… oz federate refresh --dir DIR` (what ps shows), DIR in `under` or `under` itself. */
+function refreshers(under: string): number[] {
   const pids: number[] = [];
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
     try {
       const args = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      if (args.includes('refresh') && args.at(-2) === '--dir' && args.at(-1) === dir) pids.push(Number(p));
+      const dir = args.at(-1) ?? '';
+      if (args.includes('refresh') && args.at(-2) === '--dir' && (dir === under || dir.startsWith(`${under}/`))) pids.push(Number(p));
     } catch {
       // Gone while we looked.
     }
@@ -170,7 +175,8 @@ describe.concurrent('prepare --refresh', () => {
     const url = service.url;
     const grant = await oz(['issuer', 'grant-run', '--run-id', 'run-remote', '--subject', 'user-r', '--max-duration', '1h', '--issuer', url], { env: baseEnv });
     expect(grant.code).toBe(0);
-    const sandbox = tempDir('oz-refresh-sandbox-');
+    const sandbox = join(home, 'sandbox');
+    mkdirSync(sandbox, { mode: 0o700 });
     const env = scrubbedEnv(sandbox, { OZ_RUN_TOKEN: grant.stdout.trim(), OZ_ISSUER_URL: url, OZ_TOKEN_TIMEOUT: '2s' });
     const dir = join(sandbox, 'prepared');
     const r = await oz(['federate', 'prepare', '--dir', dir, '--refresh', '--duration', '10s', '--aws-role-arn', ROLE], { env });
