@@ -1,4 +1,4 @@
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { OzError, quote } from '../core/errors.js';
 import { assertPrivateDir } from '../core/securefile.js';
 import { acquireLock, holdsLock, LOG_FILE, releaseLock } from '../sandbox/refresher-lock.js';
@@ -13,6 +13,9 @@ import type { OptionsOf, REFRESH } from './spec.js';
  * (SIGTERM), when the directory or its manifest goes, or when another refresher took the lock.
  */
 export async function refreshCommand(opts: OptionsOf<typeof REFRESH>): Promise<void> {
+  // Absolute, as prepare names it: `ps` then shows which directory is served, and a second
+  // prepare recognises the refresher by that command line.
+  if (!isAbsolute(opts.dir)) throw new OzError('usage', `--dir ${quote(opts.dir)} must be an absolute path`);
   const dir = resolve(opts.dir);
   assertPrivateDir(dir, { code: 'config', what: 'prepare directory' });
   const manifest = readManifest(dir);
