@@ -43,7 +43,8 @@ export function commandId(spec: CommandSpec): string {
 /** Options exactly as the spec declares them; commander checks choices and required ones. */
 function addCommand(group: Command, spec: CommandSpec, run: Runner): void {
   const cmd = group.command(spec.path[1]).description(spec.summary);
-  if (spec.argument?.variadic) cmd.argument(`<${spec.argument.name}...>`, spec.argument.help);
+  // `--` ends oz's options: what follows is the command's, dashes and all.
+  if (spec.argument?.variadic) cmd.argument(`<${spec.argument.name}...>`, spec.argument.help).usage(`[options] -- <${spec.argument.name}...>`);
   else if (spec.argument) cmd.argument(`[${spec.argument.name}]`, spec.argument.help);
   for (const o of spec.options) {
     const opt = new Option(o.value ? `${o.flag} ${o.value}` : o.flag, optionHelp(o));
