@@ -155,7 +155,7 @@ export async function prepare(flags: PrepareFlags, ctx: PrepareContext): Promise
   if (roleArn !== undefined) {
     // The session name follows the token's run_id: with a token service that is the grant's,
     // whatever the sandbox's OZ_RUN_ID says.
-    const runId = String(issued[0]!.claims.run_id);
+    const runId = String(issued[tokenFiles.findIndex((f) => f.file === PREPARED_FILES.awsToken)]!.claims.run_id);
     vars.push(['AWS_ROLE_ARN', roleArn], ['AWS_WEB_IDENTITY_TOKEN_FILE', paths[0]!], ['AWS_ROLE_SESSION_NAME', sessionNameForRun(runId)]);
   }
   if (gcp !== undefined) {

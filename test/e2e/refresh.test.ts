@@ -110,7 +110,11 @@ async function hammer(files: string[], ms: number): Promise<Map<string, string[]
 describe.concurrent('prepare --refresh', () => {
   it('keeps every token file fresh: each read across a refresh is whole, unexpired and verifies; one refresher per directory; cleanup stops it', async () => {
     const dir = join(home, 'loop');
+    const started = Date.now();
     const vars = await prepare(dir, ['--refresh', '--duration', '20s', '--aws-role-arn', ROLE, ...GCP_FLAGS, '--gcp-credential-source', 'file']);
+    // Returned at once: the helper waits for stdout and stderr to close, which a refresher
+    // holding them would delay until it stopped (20 s and more).
+    expect(Date.now() - started).toBeLessThan(15_000);
     const files = [vars.AWS_WEB_IDENTITY_TOKEN_FILE!, join(dir, 'gcp-subject-token')];
     await until('the refresher', () => refreshers(dir).length === 1 && existsSync(join(dir, 'oz-refresher.pid')), 10_000);
     const [pid] = refreshers(dir);
