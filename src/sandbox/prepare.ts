@@ -4,7 +4,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { AWS_STS_AUDIENCE, sessionNameForRun } from './aws.js';
 import { readSetting, type Env } from '../core/settings.js';
 import * as S from './settings.js';
-import { OzError, describeCause, quote } from '../core/errors.js';
+import { OzError, quote } from '../core/errors.js';
 import { buildExternalAccountConfig, executableCommand, gcpAudience, gcpTokenAudienceClaim, validateGcpFederation, type GcpFederation } from './gcp.js';
 import { assertPrivateDir, ensurePrivateDir, tryUnlink } from '../core/securefile.js';
 import { MAX_TOKEN_SECONDS } from '../core/claims.js';
@@ -140,7 +140,7 @@ export async function prepare(flags: PrepareFlags, ctx: PrepareContext): Promise
 
   // Every token is in hand before anything is written. Without --duration a file's token lasts
   // as long as the run may: the capping rules bring it down to the deadline.
-  const issued = await issueAll(tokenFiles, env, ctx.cwd, seconds);
+  const issued = await issueAll(tokenFiles, env, ctx.cwd, ctx.now, seconds);
   if (roleArn !== undefined && env.AWS_ACCESS_KEY_ID) {
     notes.push('oz: warning: AWS_ACCESS_KEY_ID is set; every AWS SDK prefers static keys to web identity, so unset it for the role to be used');
   }
@@ -150,16 +150,17 @@ export async function prepare(flags: PrepareFlags, ctx: PrepareContext): Promise
   // Cleanup removes what the manifest names, so it is written before the files it names.
   writeManifest(dir, { version: 1, duration_seconds: seconds, files: tokenFiles });
   // No trailing newline: the SDKs send the file's bytes as they are.
-  const paths = tokenFiles.map((f, i) => write(f.file, tokenFileContent(issued[i]!)));
+  tokenFiles.forEach((f, i) => write(f.file, tokenFileContent(issued[i]!)));
+  const entry = (name: string) => tokenFiles.findIndex((f) => f.file === name);
 
   if (roleArn !== undefined) {
     // The session name follows the token's run_id: with a token service that is the grant's,
     // whatever the sandbox's OZ_RUN_ID says.
-    const runId = String(issued[tokenFiles.findIndex((f) => f.file === PREPARED_FILES.awsToken)]!.claims.run_id);
-    vars.push(['AWS_ROLE_ARN', roleArn], ['AWS_WEB_IDENTITY_TOKEN_FILE', paths[0]!], ['AWS_ROLE_SESSION_NAME', sessionNameForRun(runId)]);
+    const runId = String(issued[entry(PREPARED_FILES.awsToken)]!.claims.run_id);
+    vars.push(['AWS_ROLE_ARN', roleArn], ['AWS_WEB_IDENTITY_TOKEN_FILE', join(dir, PREPARED_FILES.awsToken)], ['AWS_ROLE_SESSION_NAME', sessionNameForRun(runId)]);
   }
   if (gcp !== undefined) {
-    const tokenFile = gcpFileSource ? paths[tokenFiles.findIndex((f) => f.file === PREPARED_FILES.gcpToken)] : undefined;
+    const tokenFile = gcpFileSource ? join(dir, PREPARED_FILES.gcpToken) : undefined;
     vars.push(...writeGcp(gcp, { command, tokenFile }, dir, write));
   }
   const result: PrepareResult = { vars, notes, dir, tokenFiles };

@@ -61,9 +61,9 @@ export function writeIn(dir: string, name: string, data: string): string {
 }
 
 /** Issue one token per entry, in order; nothing is written. */
-export async function issueAll(files: readonly TokenFile[], env: Env, cwd: string, seconds: number): Promise<IssuedToken[]> {
+export async function issueAll(files: readonly TokenFile[], env: Env, cwd: string, now: Date, seconds: number): Promise<IssuedToken[]> {
   const issued: IssuedToken[] = [];
-  for (const f of files) issued.push(await issueToken(env, cwd, new Date(), { audience: f.audience, requestedSeconds: seconds }));
+  for (const f of files) issued.push(await issueToken(env, cwd, now, { audience: f.audience, requestedSeconds: seconds }));
   return issued;
 }
 
