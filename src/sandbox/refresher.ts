@@ -62,6 +62,8 @@ export function runEndMs(env: Env, now = Date.now()): number {
 
 export class Keeper {
   private stopped = false;
+  /** Set by a tick that decided to stop. */
+  private stopReason: StopReason | undefined;
   private wake: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly states = new Map<string, FileState>();
@@ -152,9 +154,6 @@ export class Keeper {
       }
     }
   }
-
-  /** The reason set by a tick that decided to stop. */
-  stopReason: StopReason | undefined;
 
   private current(path: string): { writtenMs: number; expiresMs: number } | undefined {
     try {
