@@ -166,7 +166,7 @@ export async function prepare(flags: PrepareFlags, ctx: PrepareContext): Promise
   const result: PrepareResult = { vars, notes, dir, tokenFiles };
   if (flags.refresh && ctx.startRefresher !== false) {
     if (tokenFiles.length === 0) notes.push('oz: note: --refresh has no token file to keep fresh (the GCP executable source asks oz for each token)');
-    else result.refresher = startRefresher(dir, env as NodeJS.ProcessEnv);
+    else result.refresher = await startRefresher(dir, env as NodeJS.ProcessEnv);
   }
   return result;
 }

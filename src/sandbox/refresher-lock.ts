@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createFileExclusive, readFileNoFollow, tryUnlink } from '../core/securefile.js';
@@ -73,20 +72,6 @@ export function releaseLock(dir: string): void {
   if (holdsLock(dir)) tryUnlink(join(dir, LOCK_FILE));
 }
 
-/**
- * Start the refresher for `dir` in the background, detached (its own session, no terminal,
- * stdio on /dev/null), unless one is already running. Returns the pid of the one serving it.
- */
-export function startRefresher(dir: string, env: NodeJS.ProcessEnv): { pid: number | undefined; started: boolean } {
-  const running = runningRefresher(dir);
-  if (running !== undefined) return { pid: running, started: false };
-  // The same oz that runs now: node and its script, or a single executable on its own.
-  const self = process.argv[1] && process.argv[1] !== process.execPath ? [process.argv[1]] : [];
-  const child = spawn(process.execPath, [...self, ...refresherArgs(dir)], { detached: true, stdio: 'ignore', env });
-  child.unref();
-  return { pid: child.pid, started: true };
-}
-
 /** Stop the refresher serving `dir` and wait (briefly) until it has gone, so it writes nothing more. */
 export function stopRefresher(dir: string): boolean {
   const pid = runningRefresher(dir);
@@ -103,4 +88,19 @@ export function stopRefresher(dir: string): boolean {
     Atomics.wait(nap, 0, 0, 20);
   }
   return true;
+}
+
+/**
+ * Start the refresher for `dir` in the background, detached (its own session, no terminal,
+ * stdio on /dev/null), unless one is already running. Returns the pid of the one serving it.
+ */
+export async function startRefresher(dir: string, env: NodeJS.ProcessEnv): Promise<{ pid: number | undefined; started: boolean }> {
+  const running = runningRefresher(dir);
+  if (running !== undefined) return { pid: running, started: false };
+  // node:child_process (and the networking it loads) only for --refresh: a plain prepare, on
+  // every shell start, does not pay for it.
+  const { spawnDetached } = await import('./spawn-detached.js');
+  // The same oz that runs now: node and its script, or a single executable on its own.
+  const self = process.argv[1] && process.argv[1] !== process.execPath ? [process.argv[1]] : [];
+  return { pid: spawnDetached(process.execPath, [...self, ...refresherArgs(dir)], env), started: true };
 }
