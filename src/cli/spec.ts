@@ -121,15 +121,15 @@ export const ISSUE_TOKEN = {
 
 /** What prepare sets up; `exec` takes the same, less what only makes sense for a shell. */
 const PREPARE_SETUP_OPTIONS = [
-    { flag: '--aws-role-arn', value: '<arn>', setting: S.AWS_ROLE_ARN, help: S.AWS_ROLE_ARN.help! },
-    { flag: '--gcp-project-number', value: '<n>', setting: S.GCP_PROJECT_NUMBER, help: S.GCP_PROJECT_NUMBER.help! },
-    { flag: '--gcp-pool-id', value: '<id>', setting: S.GCP_POOL_ID, help: S.GCP_POOL_ID.help! },
-    { flag: '--gcp-provider-id', value: '<id>', setting: S.GCP_PROVIDER_ID, help: S.GCP_PROVIDER_ID.help! },
-    { flag: '--gcp-service-account', value: '<email>', setting: S.GCP_SERVICE_ACCOUNT, help: S.GCP_SERVICE_ACCOUNT.help! },
-    { flag: '--gcp-project-id', value: '<id>', setting: S.GCP_PROJECT_ID, help: S.GCP_PROJECT_ID.help! },
-    { flag: '--gcp-credential-source', value: '<source>', choices: ['executable', 'file'], help: 'how Google\'s libraries get the token: run oz (executable, the default) or read a token file oz keeps (file, for Go and .NET)' },
-    { flag: '--duration', value: '<duration>', help: "the token files' lifetime: 90s, 15m, 1h (default: the rest of the run; with --refresh or exec, 1h)" },
-    { flag: '--dir', value: '<dir>', setting: S.PREPARE_DIR, help: S.PREPARE_DIR.help! },
+  { flag: '--aws-role-arn', value: '<arn>', setting: S.AWS_ROLE_ARN, help: S.AWS_ROLE_ARN.help! },
+  { flag: '--gcp-project-number', value: '<n>', setting: S.GCP_PROJECT_NUMBER, help: S.GCP_PROJECT_NUMBER.help! },
+  { flag: '--gcp-pool-id', value: '<id>', setting: S.GCP_POOL_ID, help: S.GCP_POOL_ID.help! },
+  { flag: '--gcp-provider-id', value: '<id>', setting: S.GCP_PROVIDER_ID, help: S.GCP_PROVIDER_ID.help! },
+  { flag: '--gcp-service-account', value: '<email>', setting: S.GCP_SERVICE_ACCOUNT, help: S.GCP_SERVICE_ACCOUNT.help! },
+  { flag: '--gcp-project-id', value: '<id>', setting: S.GCP_PROJECT_ID, help: S.GCP_PROJECT_ID.help! },
+  { flag: '--gcp-credential-source', value: '<source>', choices: S.GCP_CREDENTIAL_SOURCES, help: "how Google's libraries get the token: run oz (executable, the default) or read a token file oz keeps (file, for Go and .NET)" },
+  { flag: '--duration', value: '<duration>', help: "the token files' lifetime: 90s, 15m, 1h (default: the rest of the run; with --refresh or exec, 1h)" },
+  { flag: '--dir', value: '<dir>', setting: S.PREPARE_DIR, help: S.PREPARE_DIR.help! },
 ] as const satisfies readonly OptionSpec[];
 
 export const PREPARE = {

@@ -34,7 +34,6 @@ export const PREPARED_FILES = {
 export const REFRESH_DEFAULT_SECONDS = 3600;
 /** The shortest --duration with --refresh: a refresh every 8 s is already more than any reader needs. */
 export const REFRESH_MIN_SECONDS = 10;
-export const GCP_CREDENTIAL_SOURCES = ['executable', 'file'] as const;
 
 /** Every variable prepare may export, in the order it prints them; cleanup unsets these. */
 export const PREPARED_VARIABLES = [
@@ -55,7 +54,7 @@ export interface PrepareFlags {
   gcpProviderId?: string;
   gcpServiceAccount?: string;
   gcpProjectId?: string;
-  gcpCredentialSource?: (typeof GCP_CREDENTIAL_SOURCES)[number];
+  gcpCredentialSource?: (typeof S.GCP_CREDENTIAL_SOURCES)[number];
   dir?: string;
   /** The token files' lifetime, e.g. `1h` (default: the rest of the run; with refresh, 1 h). */
   duration?: string;

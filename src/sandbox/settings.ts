@@ -55,6 +55,9 @@ export const GCP_PROVIDER_ID: Setting<string> = { variable: 'OZ_GCP_PROVIDER_ID'
 export const GCP_SERVICE_ACCOUNT: Setting<string> = { variable: 'OZ_GCP_SERVICE_ACCOUNT', flag: '--gcp-service-account', parse: anyText, help: 'service account to impersonate' };
 export const GCP_PROJECT_ID: Setting<string> = { variable: 'OZ_GCP_PROJECT_ID', flag: '--gcp-project-id', parse: anyText, help: 'project for gcloud and ADC' };
 
+/** How Google's libraries get the subject token: by running oz, or by reading a file oz keeps fresh. */
+export const GCP_CREDENTIAL_SOURCES = ['executable', 'file'] as const;
+
 export const PREPARE_DIR: Setting<string> = {
   variable: 'OZ_PREPARE_DIR',
   flag: '--dir',
