@@ -124,6 +124,9 @@ describe.concurrent('prepare --refresh', () => {
     expect(Number(stat[3])).toBe(pid); // session ID
     expect(Number(stat[4])).toBe(0); // controlling terminal: none
 
+    // The hang-up of the shell that started it does not end it.
+    process.kill(pid!, 'SIGHUP');
+
     // A second prepare --refresh finds it and starts nothing.
     await prepare(dir, ['--refresh', '--duration', '20s', '--aws-role-arn', ROLE, ...GCP_FLAGS, '--gcp-credential-source', 'file']);
     await sleep(1500);
