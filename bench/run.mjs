@@ -29,8 +29,9 @@ const USAGE = `usage: node bench/run.mjs [options]
   --warmup N           untimed rounds first (default 5)
   --mem-runs N         /usr/bin/time -v runs per side for peak memory (default 20)
   --seconds S          length of the token service load and of each floor --rate run
-  --only LIST          comma-separated: jwt,gcp,prepare,memory,remote,remote-proxy,serve (and floor-sea
-                       with --sea: the floor itself as a single executable, for context)
+  --only LIST          comma-separated: jwt,gcp,prepare,memory,remote,remote-proxy,serve,refresher (and
+                       floor-sea with --sea: the floor itself as a single executable, for context)
+  --refresher-seconds S  how long the background refresher is watched (default 60; --quick 20)
   --engine E           hyperfine (default when installed) or spawn: what times each run
   --json FILE          write every figure, samples included, to FILE
   --oz PATH            the oz executable to measure (default: bin/oz of this checkout)
@@ -54,6 +55,7 @@ const { values: flags } = parseArgs({
     sea: { type: 'boolean' },
     'inherit-env': { type: 'boolean' },
     keep: { type: 'boolean' },
+    'refresher-seconds': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -152,7 +154,7 @@ const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.trim().split('.')[1], 'base
 
 // ---------------------------------------------------------------------------------------
 
-const results = { machine: machine(), startup: [], memory: [], serve: undefined };
+const results = { machine: machine(), startup: [], memory: [], serve: undefined, refresher: undefined };
 const rows = [];
 
 function machine() {
@@ -266,11 +268,82 @@ if (want('memory')) {
 
 if (flags.sea && want('floor-sea')) await floorSeaCase();
 if (want('remote') || want('remote-proxy')) await remoteCase();
+if (want('refresher')) await refresherCase();
 if (want('serve')) await serveCase();
 
 printTable();
 if (flags.json) writeFileSync(flags.json, `${JSON.stringify(results, null, 2)}\n`);
 cleanup();
+
+// ---------------------------------------------------------------------------------------
+// The background refresher of `prepare --refresh`, in its steady state: one process per
+// directory that looks at the directory once a second and replaces each token file at 80 % of
+// its life. Its resident memory (VmRSS, and the peak VmHWM) comes from /proc/PID/status and
+// its CPU time (utime + stime) from /proc/PID/stat, sampled over a window after start-up.
+// Tokens of 10 s make it refresh two files every 8 s: busier than any real run (1 h tokens).
+
+async function refresherCase() {
+  const title = 'refresher (prepare --refresh), steady state';
+  if (!run(OZ, ['federate', 'refresh', '--help']).ok) return skip(title, '`oz federate refresh --help` failed: the command has not landed');
+  const window = num(flags['refresher-seconds'], flags.quick ? 20 : 60);
+  const dir = join(work, 'refreshed');
+  const args = ['federate', 'prepare', '--dir', dir, '--refresh', '--duration', '10s', '--aws-role-arn', 'arn:aws:iam::123456789012:role/bench',
+    '--gcp-project-number', '123456789012', '--gcp-pool-id', 'bench-pool', '--gcp-provider-id', 'bench-provider', '--gcp-credential-source', 'file'];
+  const p = run(OZ, args);
+  if (!p.ok) return skip(title, `prepare --refresh failed: ${p.stderr.trim().split('\n')[0]}`);
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  let pid;
+  for (let i = 0; i < 100 && !pid; i++) {
+    try {
+      pid = Number(readFileSync(join(dir, 'oz-refresher.pid'), 'utf8').trim());
+    } catch {
+      await sleep(100);
+    }
+  }
+  if (!pid) return skip(title, 'no refresher started within 10 s');
+  const ticks = 100; // USER_HZ on Linux
+  const status = () => {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1]);
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  };
+  const cpu = () => {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / ticks; // utime, stime (fields 14 and 15)
+  };
+  const mtimes = () => ['aws-web-identity-token', 'gcp-subject-token'].map((f) => readFileSync(join(dir, f), 'utf8'));
+  process.stdout.write(`· ${title}: watching pid ${pid} for ${window} s … `);
+  await sleep(3000); // past start-up
+  const cpu0 = cpu();
+  const t0 = Date.now();
+  const rssSamples = [];
+  let refreshes = 0;
+  let last = mtimes();
+  while (Date.now() - t0 < window * 1000) {
+    await sleep(1000);
+    rssSamples.push(status().rss);
+    const now = mtimes();
+    refreshes += now.filter((t, i) => t !== last[i]).length;
+    last = now;
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  const cpuSeconds = cpu() - cpu0;
+  const { hwm } = status();
+  rssSamples.sort((a, b) => a - b);
+  const rss = rssSamples[Math.floor(rssSamples.length / 2)];
+  run(OZ, ['federate', 'cleanup', '--dir', dir]);
+  const share = (100 * cpuSeconds) / seconds;
+  console.log(`RSS ${(rss / 1024).toFixed(1)} MiB (peak ${(hwm / 1024).toFixed(1)} MiB), CPU ${cpuSeconds.toFixed(2)} s in ${seconds.toFixed(0)} s (${share.toFixed(2)} %), ${refreshes} file refreshes`);
+  results.refresher = { pid, windowSeconds: seconds, rssKiB: rss, peakRssKiB: hwm, cpuSeconds, cpuPercent: share, refreshes };
+  rows.push({
+    title: `${title}, ${seconds.toFixed(0)} s, 10 s tokens`,
+    oz: `${(rss / 1024).toFixed(1)} MiB RSS, ${share.toFixed(2)} % CPU`,
+    floor: '',
+    ratio: '',
+    target: '',
+    pass: undefined,
+  });
+}
 
 // ---------------------------------------------------------------------------------------
 // The remote token source, the production path: issue-token, --format gcp and prepare beside

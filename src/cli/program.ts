@@ -6,7 +6,7 @@ import { disableDebug } from '../core/debug.js';
 import { runCommand } from './run.js';
 
 /** A command's body: its options as the spec types them, and its argument when it has one. */
-export type Handler = (opts: Record<string, unknown>, arg?: string) => Promise<void>;
+export type Handler = (opts: Record<string, unknown>, arg?: string | string[]) => Promise<void>;
 
 /**
  * Each command's handler, imported when the command runs, so that `oz issuer jwks` does not
@@ -15,6 +15,8 @@ export type Handler = (opts: Record<string, unknown>, arg?: string) => Promise<v
 const HANDLERS: Record<string, () => Promise<Handler>> = {
   'federate issue-token': async () => (await import('./issue-token.js')).issueTokenCommand as Handler,
   'federate prepare': async () => (await import('./prepare.js')).prepareCommand as Handler,
+  'federate exec': async () => (await import('./exec.js')).execCommand as Handler,
+  'federate refresh': async () => (await import('./refresh.js')).refreshCommand as Handler,
   'federate cleanup': async () => (await import('./prepare.js')).cleanupCommand as Handler,
   'federate whoami': async () => (await import('./whoami.js')).whoamiCommand as Handler,
   'federate inspect': async () => (await import('./inspect.js')).inspectCommand as Handler,
@@ -42,9 +44,11 @@ export function commandId(spec: CommandSpec): string {
 }
 
 /** Options exactly as the spec declares them; commander checks choices and required ones. */
-function addCommand(parent: Command, spec: CommandSpec, run: (spec: CommandSpec, opts: Record<string, unknown>, arg?: string) => Promise<void>): void {
+function addCommand(parent: Command, spec: CommandSpec, run: Runner): void {
   const cmd = parent.command(spec.path.at(-1)!).description(spec.summary);
-  if (spec.argument) {
+  // `--` ends oz's options: what follows is the command's, dashes and all.
+  if (spec.argument?.variadic) cmd.argument(`<${spec.argument.name}...>`, spec.argument.help).usage(`[options] -- <${spec.argument.name}...>`);
+  else if (spec.argument) {
     const argument = new Argument(`[${spec.argument.name}]`, spec.argument.help);
     if (spec.argument.choices) argument.choices(spec.argument.choices);
     cmd.addArgument(argument);
@@ -60,14 +64,14 @@ function addCommand(parent: Command, spec: CommandSpec, run: (spec: CommandSpec,
   cmd.addHelpText('after', examples(spec.examples));
   cmd.action(async (...args: unknown[]) => {
     const command = args.at(-1) as Command;
-    const arg = spec.argument ? (args[0] as string | undefined) : undefined;
+    const arg = spec.argument ? (args[0] as string | string[] | undefined) : undefined;
     await run(spec, command.opts(), arg);
   });
 }
 
-export type Runner = (spec: CommandSpec, opts: Record<string, unknown>, arg?: string) => Promise<void>;
+export type Runner = (spec: CommandSpec, opts: Record<string, unknown>, arg?: string | string[]) => Promise<void>;
 
-async function runHandler(spec: CommandSpec, opts: Record<string, unknown>, arg?: string): Promise<void> {
+async function runHandler(spec: CommandSpec, opts: Record<string, unknown>, arg?: string | string[]): Promise<void> {
   // main.ts silences the gcp format before anything runs; this keeps it so on every path.
   if (opts.format === 'gcp') {
     disableDebug();

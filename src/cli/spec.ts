@@ -35,6 +35,8 @@ export interface ArgumentSpec {
   readonly help: string;
   /** The only values it takes; commander checks them and completion offers them. */
   readonly choices?: readonly string[];
+  /** Takes every remaining argument (after `--`, options included): the handler gets a string array. */
+  readonly variadic?: true;
 }
 
 export interface CommandSpec {
@@ -119,31 +121,58 @@ export const ISSUE_TOKEN = {
   ],
 } as const satisfies CommandSpec;
 
+/** What prepare sets up; `exec` takes the same, less what only makes sense for a shell. */
+const PREPARE_SETUP_OPTIONS = [
+  { flag: '--aws-role-arn', value: '<arn>', setting: S.AWS_ROLE_ARN, help: S.AWS_ROLE_ARN.help! },
+  { flag: '--gcp-project-number', value: '<n>', setting: S.GCP_PROJECT_NUMBER, help: S.GCP_PROJECT_NUMBER.help! },
+  { flag: '--gcp-pool-id', value: '<id>', setting: S.GCP_POOL_ID, help: S.GCP_POOL_ID.help! },
+  { flag: '--gcp-provider-id', value: '<id>', setting: S.GCP_PROVIDER_ID, help: S.GCP_PROVIDER_ID.help! },
+  { flag: '--gcp-service-account', value: '<email>', setting: S.GCP_SERVICE_ACCOUNT, help: S.GCP_SERVICE_ACCOUNT.help! },
+  { flag: '--gcp-project-id', value: '<id>', setting: S.GCP_PROJECT_ID, help: S.GCP_PROJECT_ID.help! },
+  { flag: '--azure-client-id', value: '<id>', setting: S.AZURE_CLIENT_ID, help: S.AZURE_CLIENT_ID.help! },
+  { flag: '--azure-tenant-id', value: '<id>', setting: S.AZURE_TENANT_ID, help: S.AZURE_TENANT_ID.help! },
+  { flag: '--azure-authority-host', value: '<url>', setting: S.AZURE_AUTHORITY_HOST, help: S.AZURE_AUTHORITY_HOST.help },
+  { flag: '--token', value: '<name=aud>', repeatable: true, setting: S.TOKEN_FILES, help: S.TOKEN_FILES.help! },
+  { flag: '--gcp-credential-source', value: '<source>', choices: S.GCP_CREDENTIAL_SOURCES, help: "how Google's libraries get the token: run oz (executable, the default) or read a token file oz keeps (file, for Go and .NET)" },
+  { flag: '--duration', value: '<duration>', help: "the token files' lifetime: 90s, 15m, 1h (default: the rest of the run; with --refresh or exec, 1h)" },
+  { flag: '--dir', value: '<dir>', setting: S.PREPARE_DIR, help: S.PREPARE_DIR.help! },
+] as const satisfies readonly OptionSpec[];
+
 export const PREPARE = {
   path: ['federate', 'prepare'],
   summary: 'write the AWS and Azure token files, the GCP credential config and any other token files, and print the variables to export',
   options: [
-    { flag: '--aws-role-arn', value: '<arn>', setting: S.AWS_ROLE_ARN, help: S.AWS_ROLE_ARN.help! },
-    { flag: '--gcp-project-number', value: '<n>', setting: S.GCP_PROJECT_NUMBER, help: S.GCP_PROJECT_NUMBER.help! },
-    { flag: '--gcp-pool-id', value: '<id>', setting: S.GCP_POOL_ID, help: S.GCP_POOL_ID.help! },
-    { flag: '--gcp-provider-id', value: '<id>', setting: S.GCP_PROVIDER_ID, help: S.GCP_PROVIDER_ID.help! },
-    { flag: '--gcp-service-account', value: '<email>', setting: S.GCP_SERVICE_ACCOUNT, help: S.GCP_SERVICE_ACCOUNT.help! },
-    { flag: '--gcp-project-id', value: '<id>', setting: S.GCP_PROJECT_ID, help: S.GCP_PROJECT_ID.help! },
-    { flag: '--azure-client-id', value: '<id>', setting: S.AZURE_CLIENT_ID, help: S.AZURE_CLIENT_ID.help! },
-    { flag: '--azure-tenant-id', value: '<id>', setting: S.AZURE_TENANT_ID, help: S.AZURE_TENANT_ID.help! },
-    { flag: '--azure-authority-host', value: '<url>', setting: S.AZURE_AUTHORITY_HOST, help: S.AZURE_AUTHORITY_HOST.help },
-    { flag: '--token', value: '<name=aud>', repeatable: true, setting: S.TOKEN_FILES, help: S.TOKEN_FILES.help! },
-    { flag: '--dir', value: '<dir>', setting: S.PREPARE_DIR, help: S.PREPARE_DIR.help! },
+    ...PREPARE_SETUP_OPTIONS,
+    { flag: '--refresh', help: 'keep the token files fresh with short tokens, from a background refresher, until the run ends or cleanup' },
     shell,
   ],
   examples: [
     'eval "$(oz federate prepare --aws-role-arn arn:aws:iam::123456789012:role/agent)"',
+    'eval "$(oz federate prepare --refresh --duration 15m --gcp-credential-source file)"',
     'eval "$(oz federate prepare --gcp-project-number 123456789012 --gcp-pool-id oz-pool --gcp-provider-id oz-provider)"',
     'eval "$(oz federate prepare --azure-client-id 00000000-0000-0000-0000-000000000001 --azure-tenant-id contoso.onmicrosoft.com)"',
     'eval "$(oz federate prepare --token vault=https://vault.example.com)"   # then: cat "$OZ_TOKEN_FILE_VAULT"',
     'oz federate prepare --shell fish | source',
     'oz federate prepare --shell json',
   ],
+} as const satisfies CommandSpec;
+
+export const EXEC = {
+  path: ['federate', 'exec'],
+  summary: "run one command with the credentials in its environment only, kept fresh, from a private directory removed when it ends; exits with the command's status",
+  argument: { name: 'command', help: 'the command and its arguments, after --', variadic: true },
+  options: PREPARE_SETUP_OPTIONS,
+  examples: [
+    'oz federate exec --aws-role-arn arn:aws:iam::123456789012:role/agent -- aws s3 ls',
+    'oz federate exec --gcp-credential-source file -- terraform apply',
+  ],
+} as const satisfies CommandSpec;
+
+export const REFRESH = {
+  path: ['federate', 'refresh'],
+  summary: 'keep the token files of a prepared directory fresh until the run ends (what prepare --refresh starts in the background)',
+  options: [{ flag: '--dir', value: '<dir>', required: true, help: 'the directory prepare wrote' }],
+  examples: ['oz federate refresh --dir "$XDG_RUNTIME_DIR/oz"'],
 } as const satisfies CommandSpec;
 
 export const CLEANUP = {
@@ -346,7 +375,7 @@ export const COMPLETION = {
   examples: ['oz completion bash > ~/.local/share/bash-completion/completions/oz', 'oz completion zsh > "${fpath[1]}/_oz"', 'oz completion fish > ~/.config/fish/completions/oz.fish'],
 } as const satisfies CommandSpec;
 
-export const COMMANDS = [ISSUE_TOKEN, PREPARE, CLEANUP, WHOAMI, INSPECT, EXPLAIN, SETUP_AWS, SETUP_GCP, SETUP_AZURE, INIT, ROTATE, JWKS, DISCOVERY, PUBLISH, SERVE, GRANT_RUN, DOCTOR, COMPLETION] as const satisfies readonly CommandSpec[];
+export const COMMANDS = [ISSUE_TOKEN, PREPARE, EXEC, REFRESH, CLEANUP, WHOAMI, INSPECT, EXPLAIN, SETUP_AWS, SETUP_GCP, SETUP_AZURE, INIT, ROTATE, JWKS, DISCOVERY, PUBLISH, SERVE, GRANT_RUN, DOCTOR, COMPLETION] as const satisfies readonly CommandSpec[];
 
 /** An option's help as shown: its own words, then the variable it overrides. */
 export function optionHelp(o: OptionSpec): string {

@@ -178,18 +178,26 @@ export interface ExternalAccountExecutableSource {
 /** The Google Cloud universe the STS and IAM URLs below belong to. */
 export const GCP_UNIVERSE_DOMAIN = 'googleapis.com';
 
+/** A file-sourced credential: the libraries read the subject token from `file` on every exchange. */
+export interface ExternalAccountFileSource {
+  file: string;
+  format: { type: 'text' };
+}
+
 export interface ExternalAccountConfig {
   universe_domain: typeof GCP_UNIVERSE_DOMAIN;
   type: 'external_account';
   audience: string;
   subject_token_type: typeof GCP_SUBJECT_TOKEN_TYPE;
   token_url: typeof GCP_STS_TOKEN_URL;
-  credential_source: { executable: ExternalAccountExecutableSource };
+  credential_source: { executable: ExternalAccountExecutableSource } | ExternalAccountFileSource;
   service_account_impersonation_url?: string;
   token_info_url?: typeof GCP_STS_TOKEN_INFO_URL;
 }
 
-export interface ExternalAccountConfigOptions {
+export type ExternalAccountConfigOptions = ExternalAccountExecutableOptions | { /** Absolute path of the token file (the JWT as text). */ tokenFile: string };
+
+export interface ExternalAccountExecutableOptions {
   /** From {@link executableCommand}. */
   executableCommand: string;
   /** Absolute path where the libraries cache oz's response between runs of the command. */
@@ -209,6 +217,10 @@ export function buildExternalAccountConfig(
   f: GcpFederation,
   opts: ExternalAccountConfigOptions,
 ): ExternalAccountConfig {
+  if ('tokenFile' in opts) {
+    if (!isAbsolute(opts.tokenFile)) throw new TypeError(`tokenFile must be an absolute path, not ${quote(opts.tokenFile)}`);
+    return withIdentity(f, { file: opts.tokenFile, format: { type: 'text' } });
+  }
   const timeoutMillis = opts.timeoutMillis ?? DEFAULT_EXECUTABLE_TIMEOUT_MILLIS;
   if (
     !Number.isInteger(timeoutMillis) ||
@@ -224,19 +236,23 @@ export function buildExternalAccountConfig(
     throw new TypeError(`outputFile must be an absolute path, not ${quote(opts.outputFile)}`);
   }
 
+  return withIdentity(f, {
+    executable: {
+      command: opts.executableCommand,
+      timeout_millis: timeoutMillis,
+      output_file: opts.outputFile,
+    },
+  });
+}
+
+function withIdentity(f: GcpFederation, credentialSource: ExternalAccountConfig['credential_source']): ExternalAccountConfig {
   const config: ExternalAccountConfig = {
     universe_domain: GCP_UNIVERSE_DOMAIN,
     type: 'external_account',
     audience: gcpAudience(f),
     subject_token_type: GCP_SUBJECT_TOKEN_TYPE,
     token_url: GCP_STS_TOKEN_URL,
-    credential_source: {
-      executable: {
-        command: opts.executableCommand,
-        timeout_millis: timeoutMillis,
-        output_file: opts.outputFile,
-      },
-    },
+    credential_source: credentialSource,
   };
   if (f.serviceAccount !== undefined) {
     config.service_account_impersonation_url =

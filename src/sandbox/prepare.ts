@@ -6,13 +6,16 @@ import { sessionNameForRun } from './aws-session.js';
 import { parseFrom, readSetting, type Env } from '../core/settings.js';
 import * as S from './settings.js';
 import { OzError, describeCause, quote } from '../core/errors.js';
-import { buildExternalAccountConfig, executableCommand, validateGcpFederation, type GcpFederation } from './gcp.js';
-import { assertPrivateDir, ensurePrivateDir, tryUnlink, writeFileAtomic } from '../core/securefile.js';
+import { buildExternalAccountConfig, executableCommand, gcpAudience, gcpTokenAudienceClaim, validateGcpFederation, type GcpFederation } from './gcp.js';
+import { assertPrivateDir, ensurePrivateDir, tryUnlink } from '../core/securefile.js';
 import { issueToken, isRemoteMode, type IssuedToken } from './sources/index.js';
 import { BACKDATE_SECONDS, MAX_TOKEN_SECONDS } from '../core/claims.js';
 import { decodeJwt } from '../core/jwt.js';
+import { parseDurationSeconds } from '../core/duration.js';
 import type { EnvAssignment } from './shell.js';
 import { assertionLifetime, AZURE_MAX_ASSERTION_SECONDS, AZURE_SIGNING_ALG, AZURE_TOKEN_EXCHANGE_AUDIENCE, isMicrosoftAuthorityHost } from './azure.js';
+import { MANIFEST_FILE, readManifest, writeIn, writeManifest, type ManifestEntry } from './token-manifest.js';
+import { LOCK_FILE, LOG_FILE, startRefresher, stopRefresher } from './refresher-lock.js';
 import { checkTokenFileRequests, parseTokenFileRequest, TOKEN_FILE_VARIABLE_PREFIX, tokenFileName, tokenFileVariable, variableOfTokenFile, type TokenFileRequest } from './token-files.js';
 
 const PREPARE_DIR_CHECK = {
@@ -27,7 +30,16 @@ export const PREPARED_FILES = {
   azureToken: 'azure-federated-token',
   gcpConfig: 'gcp-credentials.json',
   gcpCache: 'gcp-executable-output.json',
+  gcpToken: 'gcp-subject-token',
+  manifest: MANIFEST_FILE,
+  refresherLock: LOCK_FILE,
+  refresherLog: LOG_FILE,
 } as const;
+
+/** With --refresh and no --duration: short tokens, replaced well before they expire. */
+export const REFRESH_DEFAULT_SECONDS = 3600;
+/** The shortest --duration with --refresh: a refresh every 8 s is already more than any reader needs. */
+export const REFRESH_MIN_SECONDS = 10;
 
 /**
  * Every fixed variable prepare may export, in the order it prints them; cleanup unsets these,
@@ -59,7 +71,12 @@ export interface PrepareFlags {
   azureTenantId?: string;
   azureAuthorityHost?: string;
   token?: string[];
+  gcpCredentialSource?: (typeof S.GCP_CREDENTIAL_SOURCES)[number];
   dir?: string;
+  /** The token files' lifetime, e.g. `1h` (default: the rest of the run; with refresh, 1 h). */
+  duration?: string;
+  /** Keep the token files fresh: a background refresher (prepare) or the caller's own keeper (exec). */
+  refresh?: boolean;
 }
 
 export interface PrepareContext {
@@ -71,6 +88,8 @@ export interface PrepareContext {
   uid: number | undefined;
   /** Told once when the token service is slow to answer (see IssueRequest). */
   onRetry?: (what: string, boundSeconds: number) => void;
+  /** False: leave keeping the files fresh to the caller (exec runs its own keeper). */
+  startRefresher?: boolean;
 }
 
 export interface PrepareResult {
@@ -78,12 +97,16 @@ export interface PrepareResult {
   /** One-line notes and warnings for stderr. */
   notes: string[];
   dir?: string;
+  /** Every token file written: what a refresher keeps fresh. */
+  tokenFiles: ManifestEntry[];
+  /** The refresher serving the directory, with --refresh. */
+  refresher?: { pid: number | undefined; started: boolean };
 }
 
 /**
- * A token file prepare writes: the AWS web identity token, the Azure federated token and each
- * `--token` file are all one of these, issued, checked and written the same way (and kept
- * fresh the same way by anything that rewrites them).
+ * A token file prepare writes: the AWS web identity token, the Azure federated token, GCP's
+ * file-sourced subject token and each `--token` file are all one of these, issued, checked and
+ * written the same way, listed in the manifest the refresher keeps fresh and cleanup removes.
  */
 export interface TokenFile {
   /** The file's name inside the private directory. */
@@ -183,6 +206,10 @@ export function planPrepare(flags: PrepareFlags, env: Env): PreparePlan {
     const variable = tokenFileVariable(t.name);
     tokenFiles.push({ file: tokenFileName(t.name), audience: t.audience, exports: [variable], variables: (path) => [[variable, path]] });
   }
+  if (gcp !== undefined && flags.gcpCredentialSource === 'file') {
+    // Its variables are the GCP config's (writeGcp): the file is what the config names.
+    tokenFiles.push({ file: PREPARED_FILES.gcpToken, audience: gcpTokenAudienceClaim(gcpAudience(gcp)), exports: [], variables: () => [] });
+  }
   return { tokenFiles, ...(gcp !== undefined ? { gcp } : {}), notes };
 }
 
@@ -194,8 +221,10 @@ export function planPrepare(flags: PrepareFlags, env: Env): PreparePlan {
 export async function prepare(flags: PrepareFlags, ctx: PrepareContext): Promise<PrepareResult> {
   const { env } = ctx;
   const plan = planPrepare(flags, env);
+  const seconds = tokenSeconds(flags);
   if (plan.tokenFiles.length === 0 && plan.gcp === undefined) {
     return {
+      tokenFiles: [],
       vars: [],
       notes: [
         'oz: nothing to prepare: no AWS role (--aws-role-arn or OZ_AWS_ROLE_ARN), no GCP provider (--gcp-project-number, --gcp-pool-id, --gcp-provider-id or OZ_GCP_*), no Azure application (--azure-client-id and --azure-tenant-id or OZ_AZURE_*) and no --token (OZ_TOKEN_FILES)',
@@ -203,13 +232,14 @@ export async function prepare(flags: PrepareFlags, ctx: PrepareContext): Promise
     };
   }
   const dir = preparedDir(flags.dir, env, ctx.cwd, ctx.uid);
-  const command = plan.gcp ? executableCommand(ctx.ozPath) : undefined;
+  const gcpFileSource = flags.gcpCredentialSource === 'file';
+  const command = plan.gcp && !gcpFileSource ? executableCommand(ctx.ozPath) : undefined;
 
   const issued: IssuedToken[] = [];
   for (const t of plan.tokenFiles) {
-    // As long as the run may last (the capping rules bring it down to the deadline), within
-    // what the relying party accepts.
-    const requestedSeconds = Math.min(MAX_TOKEN_SECONDS, t.maxSeconds ?? MAX_TOKEN_SECONDS);
+    // --duration, else as long as the run may last (the capping rules bring it down to the
+    // deadline), within what the relying party accepts.
+    const requestedSeconds = Math.min(seconds, t.maxSeconds ?? MAX_TOKEN_SECONDS);
     const token = await issueToken(env, ctx.cwd, ctx.now, { audience: t.audience, requestedSeconds, onRetry: ctx.onRetry });
     const refused = t.refusal?.(token, env);
     if (refused) throw refused;
@@ -217,22 +247,33 @@ export async function prepare(flags: PrepareFlags, ctx: PrepareContext): Promise
   }
 
   ensurePrivateDir(dir, PREPARE_DIR_CHECK);
-  const write = (name: string, data: string) => {
-    const path = join(dir, name);
-    try {
-      writeFileAtomic(path, data, { mode: 0o600 });
-    } catch (e) {
-      throw new OzError('io', `cannot write ${quote(path)}: ${describeCause(e)}`, { cause: e });
-    }
-    return path;
-  };
-
+  const write = (name: string, data: string) => writeIn(dir, name, data);
+  // Cleanup and the refresher work from the manifest, so it is written before the files it names.
+  const tokenFiles = plan.tokenFiles.map((t) => ({ file: t.file, audience: t.audience }));
+  writeManifest(dir, { version: 1, duration_seconds: seconds, files: tokenFiles });
   const vars: EnvAssignment[] = [];
   plan.tokenFiles.forEach((t, i) => vars.push(...writeTokenFile(t, issued[i]!, write)));
-  if (plan.gcp !== undefined && command !== undefined) {
-    vars.push(...writeGcp(plan.gcp, command, dir, write));
+  if (plan.gcp !== undefined) {
+    const source = gcpFileSource ? { tokenFile: join(dir, PREPARED_FILES.gcpToken) } : { command: command! };
+    vars.push(...writeGcp(plan.gcp, source, dir, write));
   }
-  return { vars, notes: plan.notes, dir };
+  const notes = [...plan.notes];
+  const result: PrepareResult = { vars, notes, dir, tokenFiles };
+  if (flags.refresh && ctx.startRefresher !== false) {
+    if (tokenFiles.length === 0) notes.push('oz: note: --refresh has no token file to keep fresh (the GCP executable source asks oz for each token)');
+    else result.refresher = await startRefresher(dir, env as NodeJS.ProcessEnv);
+  }
+  return result;
+}
+
+/** The lifetime the token files are asked for: --duration, else 1 h with --refresh, else the whole run. */
+function tokenSeconds(flags: PrepareFlags): number {
+  if (flags.duration === undefined) return flags.refresh ? REFRESH_DEFAULT_SECONDS : MAX_TOKEN_SECONDS;
+  const seconds = parseFrom(parseDurationSeconds, flags.duration, '--duration', 'usage');
+  if (flags.refresh && seconds < REFRESH_MIN_SECONDS) {
+    throw new OzError('usage', `--duration ${quote(flags.duration)} is too short to refresh: use at least ${REFRESH_MIN_SECONDS}s`);
+  }
+  return seconds;
 }
 
 /** The one way a token file is written: the JWT's bytes alone, atomically, 0600. */
@@ -303,17 +344,20 @@ function readTokenFiles(flagValues: readonly string[] | undefined, env: Env): To
   return checked.value;
 }
 
-function writeGcp(gcp: GcpFederation, command: string, dir: string, write: (name: string, data: string) => string): EnvAssignment[] {
+function writeGcp(gcp: GcpFederation, source: { command: string } | { tokenFile: string }, dir: string, write: (name: string, data: string) => string): EnvAssignment[] {
   const outputFile = join(dir, PREPARED_FILES.gcpCache);
   // A response cached for an earlier run would otherwise be served until it expires.
   tryUnlink(outputFile);
-  const config = buildExternalAccountConfig(gcp, { executableCommand: command, outputFile });
+  const config =
+    'tokenFile' in source
+      ? buildExternalAccountConfig(gcp, { tokenFile: source.tokenFile })
+      : buildExternalAccountConfig(gcp, { executableCommand: source.command, outputFile });
   const configFile = write(PREPARED_FILES.gcpConfig, `${JSON.stringify(config, null, 2)}\n`);
   const vars: EnvAssignment[] = [
     ['GOOGLE_APPLICATION_CREDENTIALS', configFile],
     ['CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE', configFile],
-    ['GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES', '1'],
   ];
+  if (!('tokenFile' in source)) vars.push(['GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES', '1']);
   if (gcp.projectId !== undefined) vars.push(['GOOGLE_CLOUD_PROJECT', gcp.projectId], ['CLOUDSDK_CORE_PROJECT', gcp.projectId]);
   return vars;
 }
@@ -336,8 +380,11 @@ export function cleanup(flagDir: string | undefined, ctx: Omit<PrepareContext, '
   if (!existsNoFollow(dir)) return { removed, dir, unset: unset() };
   // The same checks as prepare: never act in a directory someone else controls.
   assertPrivateDir(dir, PREPARE_DIR_CHECK);
+  // The refresher goes first, and is waited for, so that it writes nothing after the files are gone.
+  stopRefresher(dir);
+  const listed = readManifest(dir)?.files.map((f) => f.file) ?? [];
   const tokenFiles = readdirSync(dir).filter((name) => variableOfTokenFile(name) !== undefined);
-  for (const name of [...Object.values(PREPARED_FILES), ...tokenFiles]) {
+  for (const name of new Set([...listed, ...Object.values(PREPARED_FILES), ...tokenFiles])) {
     const path = join(dir, name);
     if (tryUnlink(path)) {
       removed.push(path);

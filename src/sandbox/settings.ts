@@ -76,6 +76,9 @@ export const TOKEN_FILES: Setting<TokenFileRequest[]> = {
   help: 'a token file for another relying party, NAME=AUDIENCE, exported as OZ_TOKEN_FILE_<NAME>; repeat for more (default $OZ_TOKEN_FILES, comma-separated)',
 };
 
+/** How Google's libraries get the subject token: by running oz, or by reading a file oz keeps fresh. */
+export const GCP_CREDENTIAL_SOURCES = ['executable', 'file'] as const;
+
 export const PREPARE_DIR: Setting<string> = {
   variable: 'OZ_PREPARE_DIR',
   flag: '--dir',

@@ -43,7 +43,7 @@ describe('prepare for Azure', () => {
     expect(claims).toMatchObject({ aud: 'api://AzureADTokenExchange', sub: 'user-42', run_id: 'run-az' });
     expect(claims.exp).toBe(Math.floor(deadline.getTime() / 1000));
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(readdirSync(dir)).toEqual(['azure-federated-token']);
+    expect(readdirSync(dir)).toEqual(['azure-federated-token', 'oz-token-files.json']);
   });
 
   it('keeps a long run\'s token within the day Entra ID accepts, counted from nbf', async () => {
@@ -169,7 +169,7 @@ describe('cleanup', () => {
     expect(r.code, r.stderr).toBe(0);
     const after = parseEnv0(r.stdout);
     expect(Object.keys(after).filter((k) => /^(AWS_|AZURE_|OZ_TOKEN_FILE_)/.test(k))).toEqual([]);
-    expect(r.stderr).toMatch(/^oz: removed 4 file\(s\) from /m);
+    expect(r.stderr).toMatch(/^oz: removed 5 file\(s\) from /m);
     expect(existsSync(dir)).toBe(false);
   });
 

@@ -228,7 +228,13 @@ describe('oz federate prepare', () => {
 
     it('leaves no temporary files behind', async () => {
       await prepareJson(['--aws-role-arn', ROLE, ...GCP_FLAGS]);
-      expect(readdirSync(dir).sort()).toEqual(['aws-web-identity-token', 'gcp-credentials.json']);
+      // The files and the list of token files (what a refresher and cleanup work from).
+      expect(readdirSync(dir).sort()).toEqual(['aws-web-identity-token', 'gcp-credentials.json', 'oz-token-files.json']);
+      expect(JSON.parse(readFileSync(join(dir, 'oz-token-files.json'), 'utf8'))).toEqual({
+        version: 1,
+        duration_seconds: 24 * 3600,
+        files: [{ file: 'aws-web-identity-token', audience: 'sts.amazonaws.com' }],
+      });
     });
   });
 
@@ -251,7 +257,8 @@ describe('oz federate prepare', () => {
     const r = await run('/bin/sh', ['-c', script], { env });
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(/^(AWS_|GOOGLE_|CLOUDSDK_)/m);
-    expect(r.stderr).toMatch(/^oz: removed 2 file\(s\) from /m);
+    // The two files and the list of token files beside them.
+    expect(r.stderr).toMatch(/^oz: removed 3 file\(s\) from /m);
     expect(existsSync(dir)).toBe(false);
     const again = await oz(['federate', 'cleanup', '--dir', dir, '--shell', 'fish'], { env });
     expect(again.code).toBe(0);

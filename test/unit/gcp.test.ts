@@ -278,8 +278,9 @@ describe('buildExternalAccountConfig', () => {
 
   it.each([5000, 120000])('accepts timeout_millis %i, the libraries’ bounds', (timeoutMillis) => {
     expect(
-      buildExternalAccountConfig(BASE, { executableCommand: command, outputFile, timeoutMillis }).credential_source
-        .executable.timeout_millis,
+      (buildExternalAccountConfig(BASE, { executableCommand: command, outputFile, timeoutMillis }).credential_source as {
+        executable: { timeout_millis: number };
+      }).executable.timeout_millis,
     ).toBe(timeoutMillis);
   });
 
@@ -346,5 +347,23 @@ describe('the config as google-auth-library reads it', () => {
     const client = ExternalAccountClient.fromJSON(config as Parameters<typeof ExternalAccountClient.fromJSON>[0]);
     expect(client).toBeInstanceOf(PluggableAuthClient);
     expect(client?.getServiceAccountEmail()).toBe(federation.serviceAccount ?? null);
+  });
+});
+
+describe('the file-sourced config', () => {
+  it('reads the subject token as text from the file oz keeps, with the same identity fields', () => {
+    const config = buildExternalAccountConfig(BASE, { tokenFile: '/run/user/1000/oz/gcp-subject-token' });
+    expect(config.credential_source).toEqual({ file: '/run/user/1000/oz/gcp-subject-token', format: { type: 'text' } });
+    expect(config).toMatchObject({ type: 'external_account', audience: gcpAudience(BASE), token_info_url: 'https://sts.googleapis.com/v1/introspect' });
+  });
+
+  it('refuses a relative token file as a programming error', () => {
+    expect(() => buildExternalAccountConfig(BASE, { tokenFile: 'gcp-subject-token' })).toThrow(TypeError);
+  });
+
+  it('is an identity-pool client to google-auth-library, not an executable one', async () => {
+    const { ExternalAccountClient, IdentityPoolClient } = await import('google-auth-library');
+    const config = buildExternalAccountConfig(BASE, { tokenFile: '/run/user/1000/oz/gcp-subject-token' });
+    expect(ExternalAccountClient.fromJSON(config as Parameters<typeof ExternalAccountClient.fromJSON>[0])).toBeInstanceOf(IdentityPoolClient);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { COMMANDS, GROUPS, ISSUE_TOKEN, PREPARE, optionKey, type CommandSpec } from '../../src/cli/spec.js';
+import { COMMANDS, EXEC, GROUPS, ISSUE_TOKEN, PREPARE, optionKey, type CommandSpec } from '../../src/cli/spec.js';
 import { parseFast, winningFormat } from '../../src/cli/fast-args.js';
 import { runProgram } from '../../src/cli/program.js';
 import { RUN_CLAIMS, CLAIMS_SUPPORTED } from '../../src/core/claims.js';
@@ -37,6 +37,7 @@ describe('the fast parser and commander read the same arguments the same way', (
     [PREPARE, ['--shell=json']],
     [PREPARE, ['--azure-client-id', '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d', '--azure-tenant-id=contoso.onmicrosoft.com', '--azure-authority-host', 'https://login.microsoftonline.us']],
     [PREPARE, ['--token', 'vault=https://vault.example.com', '--token=saas=api://x=y', '--token', 'vault=again']],
+    [PREPARE, ['--refresh', '--duration', '10s', '--gcp-credential-source=file']],
   ];
   it.each(cases.map(([spec, args]) => [spec.path[1], args, spec] as const))('%s %j', async (_name, args, spec) => {
     const fast = parseFast(spec, args);
@@ -50,6 +51,7 @@ describe('the fast parser and commander read the same arguments the same way', (
     [ISSUE_TOKEN, ['--bogus']],
     [ISSUE_TOKEN, ['positional']],
     [PREPARE, ['--shell', 'tcsh']],
+    [PREPARE, ['--gcp-credential-source', 'url']],
   ];
   it.each(handedOver.map(([spec, args]) => [spec.path[1], args, spec] as const))('%s %j is left to commander, which refuses it too', async (_name, args, spec) => {
     expect(parseFast(spec, args)).toBeUndefined();
@@ -66,6 +68,40 @@ describe('the fast parser and commander read the same arguments the same way', (
     expect(winningFormat(['--format', 'gcp', '--format', 'json'])).toBe('json');
     expect(winningFormat(['--format=json', '--format', 'gcp'])).toBe('gcp');
     expect(winningFormat(['--audience', 'a'])).toBeUndefined();
+  });
+});
+
+describe('exec: the command after -- is its argument, options and all', () => {
+  async function execArgs(args: string[]): Promise<{ opts: Record<string, unknown>; arg: unknown } | undefined> {
+    let got: { opts: Record<string, unknown>; arg: unknown } | undefined;
+    const exitCode = process.exitCode;
+    const write = process.stderr.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      await runProgram([...EXEC.path, ...args], async (_s, opts, arg) => {
+        got = { opts: { ...opts }, arg };
+      });
+    } finally {
+      process.stderr.write = write;
+      process.exitCode = exitCode;
+    }
+    return got;
+  }
+
+  it('hands the handler prepare\'s options and the command as an array', async () => {
+    expect(await execArgs(['--aws-role-arn', 'arn:aws:iam::123456789012:role/r', '--duration', '15m', '--', 'aws', 's3', 'ls', '--dir', 'x'])).toEqual({
+      opts: { awsRoleArn: 'arn:aws:iam::123456789012:role/r', duration: '15m' },
+      arg: ['aws', 's3', 'ls', '--dir', 'x'],
+    });
+  });
+
+  it('takes prepare\'s options less --shell and --refresh', () => {
+    const flags = (spec: CommandSpec) => spec.options.map((o) => o.flag as string);
+    expect(flags(EXEC)).toEqual(flags(PREPARE).filter((f) => f !== '--shell' && f !== '--refresh'));
+  });
+
+  it('refuses a missing command', async () => {
+    expect(await execArgs(['--aws-role-arn', 'arn:aws:iam::123456789012:role/r'])).toBeUndefined();
   });
 });
 
