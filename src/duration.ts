@@ -18,8 +18,9 @@ export function parseDurationSeconds(text: string): number | string {
   if (/^\d+$/.test(s)) {
     seconds = Number(s);
   } else {
+    // Non-empty, so a match has at least one unit and ends with it.
     const m = DURATION_RE.exec(s);
-    if (!m || s === '' || !/[dhms]$/.test(s)) {
+    if (!m) {
       return 'expected a duration like 90s, 15m, 1h30m, 2h or plain seconds';
     }
     seconds = 0;
