@@ -158,7 +158,11 @@ export function parseHttpUrl(raw: string, code: 'config' | 'usage', what: string
   } catch {
     throw new OzError(code, `invalid ${what} ${quote(raw)}: expected an http(s) URL such as ${opts.example}`);
   }
-  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || (u.search && !opts.allowQuery) || u.hash || u.username || u.password) {
+  // By href, not search and hash: those are empty for a bare `?` or `#`, which would stay in
+  // the URL (an issuer of `https://x/?` is not `https://x`). Elsewhere both are percent-encoded.
+  const hasQuery = u.href.includes('?');
+  const hasFragment = u.href.includes('#');
+  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || (hasQuery && !opts.allowQuery) || hasFragment || u.username || u.password) {
     const parts = opts.allowQuery ? 'fragment or credentials' : 'query, fragment or credentials';
     throw new OzError(code, `invalid ${what} ${quote(raw)}: it must be an http(s) URL with no ${parts}`);
   }

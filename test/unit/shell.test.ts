@@ -184,3 +184,19 @@ describe('quote', () => {
     expect(quote(value, max)).toBe(expected);
   });
 });
+
+describe('dotenv values with inner spaces', () => {
+  it.each<[string, string]>([
+    ['a  b\tc', "A='a  b\tc'\n"],
+    ["it's C:\\My Files\\x", "A=it's C:\\My Files\\x\n"],
+    ["\\\\srv\\share name's", "A=\\\\srv\\share name's\n"],
+  ])('%j → %j', (value, line) => {
+    expect(renderEnv([['A', value]], 'dotenv')).toBe(line);
+  });
+
+  it.each(["it's a\\b ", "it's a\\b\t", " it's a\\b", "it's a\\b #c", "'it' a\\b"])('refuses %j, which no form carries', (value) => {
+    const e = thrown(() => renderEnv([['A', value]], 'dotenv'));
+    expect(e).toBeInstanceOf(OzError);
+    expect((e as OzError).message).toContain('no dotenv quoting keeps its mix of quotes, backslashes and line breaks');
+  });
+});

@@ -116,3 +116,37 @@ describe('identityClaims', () => {
     expect(identity.subject.source).toBe('default');
   });
 });
+
+describe('boundaries', () => {
+  it('a claim of exactly 1024 characters is accepted, 1025 is not', () => {
+    expect(validateAudience('a'.repeat(1024))).toBe('a'.repeat(1024));
+    expect(ozError(() => validateAudience('a'.repeat(1025))).message).toMatch(/it is 1025 characters long, more than 1024$/);
+  });
+
+  it('control characters at either end of the C0 and C1 ranges are refused; printable neighbours are not', () => {
+    for (const c of ['\u0000', '\u001f', '\u007f', '\u009f']) {
+      expect(ozError(() => validateAudience(`a${c}b`)).message).toMatch(/it contains control characters$/);
+    }
+    for (const c of [' ', '~', '\u00a0', '\u00ff']) expect(validateAudience(`a${c}b`)).toBe(`a${c}b`);
+  });
+
+  it('passes the given error code on', () => {
+    expect(ozError(() => validateAudience('', 'config')).code).toBe('config');
+    expect(ozError(() => validateAudience(' a', 'config')).code).toBe('config');
+  });
+
+  it('exactly 1 s left before the deadline gives a 1 s token; less than that is too late', () => {
+    const limits = readRunLimits({ OZ_RUN_DEADLINE: '2026-06-01T12:00:01Z' });
+    expect(computeLifetime(3600, limits, now)).toEqual({ seconds: 1, cappedBy: 'deadline' });
+    const late = ozError(() => computeLifetime(3600, limits, new Date('2026-06-01T12:00:01.000Z')));
+    expect({ code: late.code, message: late.message }).toEqual({
+      code: 'run_expired',
+      message: "the run's deadline 2026-06-01T12:00:01.000Z passed 0s ago: no token can be issued for it (OZ_RUN_DEADLINE)",
+    });
+  });
+
+  it('a cap equal to the request is not a cap', () => {
+    expect(computeLifetime(1200, readRunLimits({ OZ_MAX_RUN_DURATION: '20m' }), now)).toEqual({ seconds: 1200, cappedBy: 'requested' });
+    expect(computeLifetime(600, readRunLimits({ OZ_RUN_DEADLINE: '2026-06-01T12:10:00Z' }), now)).toEqual({ seconds: 600, cappedBy: 'requested' });
+  });
+});
