@@ -42,7 +42,7 @@ export interface ProblemSummary {
 
 /** The members of an RFC 9457 problem document worth reporting; anything else yields {}. */
 export function parseProblem(body: string, contentType: string | undefined): ProblemSummary {
-  if (!contentType || !/json/i.test(contentType)) return {};
+  if (!/json/i.test(contentType ?? '')) return {};
   let value: unknown;
   try {
     value = JSON.parse(body);

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,6 +119,62 @@ describe('verifyGrant', () => {
     rotateSigningKey(dir, now);
     expect(cache.signingKey().kid).not.toBe(before.kid);
     expect(verifyGrant(token, { issuer: ISSUER, now, keyFor: cache.verificationKey }).ok).toBe(true);
+  });
+});
+
+describe('verifyGrant: the shape of the claims and the clock', () => {
+  /** A grant whose payload is this JSON text, signed by the issuer's RSA key. */
+  const signedText = (payloadText: string, header: object = { alg: 'RS256', kid: rsa.kid, typ: RUN_TOKEN_TYPE }) => {
+    const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(payloadText).toString('base64url')}`;
+    return `${input}.${cryptoSign('sha256', Buffer.from(input), rsa.privateKey).toString('base64url')}`;
+  };
+  const verdict = (token: string) => verifyGrant(token, { issuer: ISSUER, now, keyFor });
+  const refusal = (token: string) => {
+    const v = verdict(token);
+    return v.ok ? 'accepted' : v.reason;
+  };
+
+  it('refuses a run token without a kid', () => {
+    expect(refusal(signedText(JSON.stringify(claims()), { alg: 'RS256', typ: RUN_TOKEN_TYPE }))).toBe('the run token has no "kid"');
+  });
+
+  it.each([
+    ['iss', ''],
+    ['sub', ''],
+    ['run_id', 7],
+    ['jti', null],
+    ['aud', ['oz:token-service']],
+  ])('"%s": %j is not a non-empty string', (name, value) => {
+    expect(refusal(signedText(JSON.stringify({ ...claims(), [name]: value })))).toBe(`the run token is malformed: "${name}" must be a non-empty string`);
+  });
+
+  it.each([
+    ['iat', '"1780315200"'],
+    ['exp', 'null'],
+    ['exp', '1e999'],
+    ['iat', '-1e999'],
+  ])('"%s": %s is not a number', (name, json) => {
+    const text = JSON.stringify({ ...claims(), [name]: 0 }).replace(`"${name}":0`, `"${name}":${json}`);
+    expect(refusal(signedText(text))).toBe(`the run token is malformed: "${name}" must be a number`);
+  });
+
+  it.each(['email', 'environment', 'agent_name', 'skill_spec', 'host'])('"%s" must be a string when present', (name) => {
+    expect(refusal(signedText(JSON.stringify({ ...claims(), [name]: 1 })))).toBe(`the run token is malformed: "${name}" must be a string`);
+    expect(refusal(signedText(JSON.stringify({ ...claims(), [name]: 'x' })))).toBe('accepted');
+  });
+
+  it.each([['team-a'], [{ 0: 'a' }], [['a', null]]])('"teams" %j is not an array of strings', (teams) => {
+    expect(refusal(signedText(JSON.stringify({ ...claims(), teams })))).toBe('the run token is malformed: "teams" must be an array of strings');
+  });
+
+  it('takes a grant without teams or any optional claim', () => {
+    const { teams: _t, host: _h, ...bare } = claims();
+    expect(verdict(signedText(JSON.stringify(bare)))).toEqual({ ok: true, claims: bare });
+  });
+
+  it('tolerates a minting clock up to 60 s ahead, not more', () => {
+    expect(refusal(signedText(JSON.stringify(claims({ iat: nowS + 60 }))))).toBe('accepted');
+    expect(refusal(signedText(JSON.stringify(claims({ iat: nowS + 61 }))))).toBe('the run token was issued in the future');
   });
 });
 
