@@ -145,6 +145,11 @@ describe('boundaries', () => {
     });
   });
 
+  it('no token lives past a day counted from its backdated iat: 86,370 s', () => {
+    expect(computeLifetime(2 * 86400, readRunLimits({ OZ_MAX_RUN_DURATION: '3d' }), now)).toEqual({ seconds: 86_370, cappedBy: 'max_token_lifetime' });
+    expect(computeLifetime(86_370, readRunLimits({ OZ_MAX_RUN_DURATION: '3d' }), now)).toEqual({ seconds: 86_370, cappedBy: 'requested' });
+  });
+
   it('a cap equal to the request is not a cap', () => {
     expect(computeLifetime(1200, readRunLimits({ OZ_MAX_RUN_DURATION: '20m' }), now)).toEqual({ seconds: 1200, cappedBy: 'requested' });
     expect(computeLifetime(600, readRunLimits({ OZ_RUN_DEADLINE: '2026-06-01T12:10:00Z' }), now)).toEqual({ seconds: 600, cappedBy: 'requested' });
