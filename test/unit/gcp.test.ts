@@ -379,3 +379,11 @@ describe('service account and project ID boundaries', () => {
     expect(validateGcpFederation({ ...BASE, projectId })?.projectId).toBe(projectId);
   });
 });
+
+describe('the validated settings', () => {
+  it('have no member for an optional setting that was not given', () => {
+    const f = validateGcpFederation({ ...BASE, serviceAccount: undefined, projectId: '' });
+    expect(f).toStrictEqual({ ...BASE });
+    expect(Object.keys(f ?? {})).toEqual(['projectNumber', 'poolId', 'providerId']);
+  });
+});

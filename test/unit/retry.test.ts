@@ -70,7 +70,7 @@ describe('parseProblem', () => {
     ['members that are not strings', '{"type":1,"title":["x"],"detail":{"a":1}}', 'application/problem+json'],
     ['members that are blank', '{"type":"","title":"  ","detail":"\\n"}', 'application/problem+json'],
   ])('%s → {}', (_n, body, type) => {
-    expect(parseProblem(body, type)).toEqual({});
+    expect(parseProblem(body, type)).toStrictEqual({});
   });
 
   it('reads JSON whatever the case of its media type', () => {
@@ -78,9 +78,9 @@ describe('parseProblem', () => {
   });
 
   it('keeps each member on its own', () => {
-    expect(parseProblem('{"title":"t"}', 'application/json')).toEqual({ title: 't' });
-    expect(parseProblem('{"detail":"d"}', 'application/json')).toEqual({ detail: 'd' });
-    expect(parseProblem('{"type":"about:blank"}', 'application/json')).toEqual({ type: 'about:blank' });
+    expect(parseProblem('{"title":"t"}', 'application/json')).toStrictEqual({ title: 't' });
+    expect(parseProblem('{"detail":"d"}', 'application/json')).toStrictEqual({ detail: 'd' });
+    expect(parseProblem('{"type":"about:blank"}', 'application/json')).toStrictEqual({ type: 'about:blank' });
   });
 
   it('clips a member after 300 characters, on one line', () => {

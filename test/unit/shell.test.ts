@@ -200,3 +200,18 @@ describe('dotenv values with inner spaces', () => {
     expect((e as OzError).message).toContain('no dotenv quoting keeps its mix of quotes, backslashes and line breaks');
   });
 });
+
+describe('programming errors are TypeErrors', () => {
+  const vars = [['A', 'x']] as const;
+  const ONE_OF = 'expected one of sh, bash, zsh, fish, powershell, dotenv, json';
+  it.each<[string, () => unknown]>([
+    [`unknown shell "tcsh": ${ONE_OF}`, () => renderEnv(vars, 'tcsh' as ShellKind)],
+    [`unknown shell "cmd": ${ONE_OF}`, () => unsetEnv(['A'], 'cmd' as ShellKind)],
+    ['environment variable name 5 must match ^[A-Za-z_][A-Za-z0-9_]*$', () => renderEnv([[5 as unknown as string, 'x']], 'sh')],
+    ['environment variable name "1A" must match ^[A-Za-z_][A-Za-z0-9_]*$', () => unsetEnv(['1A'], 'sh')],
+    ['environment variable A is given more than once', () => unsetEnv(['A', 'A'], 'fish')],
+    ['the value of A must be a string, not number', () => renderEnv([['A', 5 as unknown as string]], 'json')],
+  ])('%s', (message, f) => {
+    expect(f).toThrow(new TypeError(message));
+  });
+});

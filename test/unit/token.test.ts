@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ozError } from '../helpers/thrown.js';
-import { computeLifetime, identityClaims, validateAudience, BACKDATE_SECONDS, MAX_TOKEN_SECONDS } from '../../src/token.js';
+import { computeLifetime, identityClaims, pickRunClaims, validateAudience, BACKDATE_SECONDS, IDENTITY_TOKEN_TYPE, MAX_TOKEN_SECONDS } from '../../src/token.js';
 import { readRunIdentity, readRunLimits, parseDeadline, runClaims } from '../../src/context.js';
 import { OzError } from '../../src/errors.js';
 
@@ -153,5 +153,26 @@ describe('boundaries', () => {
   it('a cap equal to the request is not a cap', () => {
     expect(computeLifetime(1200, readRunLimits({ OZ_MAX_RUN_DURATION: '20m' }), now)).toEqual({ seconds: 1200, cappedBy: 'requested' });
     expect(computeLifetime(600, readRunLimits({ OZ_RUN_DEADLINE: '2026-06-01T12:10:00Z' }), now)).toEqual({ seconds: 600, cappedBy: 'requested' });
+  });
+});
+
+describe('pickRunClaims', () => {
+  it('has no member for a claim that is not set, and copies teams', () => {
+    const teams = ['a'];
+    const picked = pickRunClaims({ sub: 's', run_id: 'r', teams, host: 'h', extra: 'x' } as never);
+    expect(picked).toStrictEqual({ sub: 's', run_id: 'r', teams: ['a'], host: 'h' });
+    expect(picked.teams).not.toBe(teams);
+    expect(pickRunClaims({ sub: 's', run_id: 'r', email: 'e', environment: 'v', agent_name: 'n', skill_spec: 'k' })).toStrictEqual({
+      sub: 's',
+      run_id: 'r',
+      email: 'e',
+      environment: 'v',
+      agent_name: 'n',
+      skill_spec: 'k',
+    });
+  });
+
+  it('identity tokens say typ JWT, which is how they differ from run tokens', () => {
+    expect(IDENTITY_TOKEN_TYPE).toBe('JWT');
   });
 });
