@@ -131,7 +131,8 @@ export function grantShapeProblem(p: Record<string, unknown>): string | undefine
     if (typeof p[name] !== 'string' || p[name] === '') return `"${name}" must be a non-empty string`;
   }
   for (const name of ['iat', 'exp'] as const) {
-    if (typeof p[name] !== 'number' || !Number.isFinite(p[name])) return `"${name}" must be a number`;
+    // False for anything but a finite number, so it refuses strings, null and JSON's 1e999.
+    if (!Number.isFinite(p[name])) return `"${name}" must be a number`;
   }
   for (const name of OPTIONAL_STRING_CLAIMS) {
     if (p[name] !== undefined && typeof p[name] !== 'string') return `"${name}" must be a string`;

@@ -208,6 +208,8 @@ describe('programming errors are TypeErrors', () => {
     [`unknown shell "tcsh": ${ONE_OF}`, () => renderEnv(vars, 'tcsh' as ShellKind)],
     [`unknown shell "cmd": ${ONE_OF}`, () => unsetEnv(['A'], 'cmd' as ShellKind)],
     ['environment variable name 5 must match ^[A-Za-z_][A-Za-z0-9_]*$', () => renderEnv([[5 as unknown as string, 'x']], 'sh')],
+    // Not a string, though its text would pass for a name.
+    ['environment variable name null must match ^[A-Za-z_][A-Za-z0-9_]*$', () => unsetEnv([null as unknown as string], 'sh')],
     ['environment variable name "1A" must match ^[A-Za-z_][A-Za-z0-9_]*$', () => unsetEnv(['1A'], 'sh')],
     ['environment variable A is given more than once', () => unsetEnv(['A', 'A'], 'fish')],
     ['the value of A must be a string, not number', () => renderEnv([['A', 5 as unknown as string]], 'json')],
