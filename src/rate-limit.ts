@@ -27,8 +27,8 @@ export class RateLimiter {
     const b = this.#buckets.get(key);
     const tokens = b ? Math.min(this.#burst, b.tokens + ((nowMs - b.at) / 1000) * this.#rate) : this.#burst;
     // A refusal leaves the bucket as it was: writing back the refilled amount at every refusal
-    // would add up rounding errors, and a client that polls would miss its turn. It is never
-    // less than a second, since tokens < 1 here.
+    // would add up rounding errors, and a client that polls would miss its turn. Retry-After
+    // is at least a second, since tokens < 1 here.
     if (tokens < 1) return { ok: false, retryAfterSeconds: Math.ceil((1 - tokens) / this.#rate) };
     this.#buckets.set(key, { tokens: tokens - 1, at: nowMs });
     return { ok: true };
