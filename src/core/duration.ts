@@ -16,8 +16,9 @@ export function parseDurationSeconds(text: string): Parsed<number> {
   if (/^\d+$/.test(text)) {
     seconds = Number(text);
   } else {
+    // Non-empty, so a match has at least one unit and ends with it.
     const m = DURATION_RE.exec(text);
-    if (!m || !/[dhms]$/.test(text)) {
+    if (!m) {
       return problem('expected a duration like 90s, 15m, 1h30m, 2h or plain seconds');
     }
     seconds = 0;

@@ -26,19 +26,11 @@ export class RateLimiter {
     this.#sweep(nowMs);
     const b = this.#buckets.get(key);
     const tokens = b ? Math.min(this.#burst, b.tokens + ((nowMs - b.at) / 1000) * this.#rate) : this.#burst;
-    if (tokens < 1) {
-      if (b) {
-        b.tokens = tokens;
-        b.at = nowMs;
-      }
-      return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / this.#rate)) };
-    }
-    if (b) {
-      b.tokens = tokens - 1;
-      b.at = nowMs;
-    } else {
-      this.#buckets.set(key, { tokens: tokens - 1, at: nowMs });
-    }
+    // A refusal leaves the bucket as it was: writing back the refilled amount at every refusal
+    // would add up rounding errors, and a client that polls would miss its turn. Retry-After
+    // is at least a second, since tokens < 1 here.
+    if (tokens < 1) return { ok: false, retryAfterSeconds: Math.ceil((1 - tokens) / this.#rate) };
+    this.#buckets.set(key, { tokens: tokens - 1, at: nowMs });
     return { ok: true };
   }
 

@@ -49,7 +49,7 @@ const PROJECT_ID =
 export function validateGcpFederation(input: GcpFederationInput): GcpFederation | undefined {
   const given = (key: keyof GcpFederation): string | undefined => {
     const value = input[key];
-    return value === undefined || value === '' ? undefined : value;
+    return value === '' ? undefined : value;
   };
 
   const sources = (keys: readonly (keyof GcpFederation)[]): string => listOf(keys.map((key) => SOURCES[key]));

@@ -83,6 +83,8 @@ describe('parseRoleArn', () => {
     ['arn:aws:iam::12345678901a:role/oz', '"arn:aws:iam::12345678901a:role/oz"', ' (the account ID must be 12 digits)'],
     ['arn:aws:iam::١٢٣٤٥٦٧٨٩٠١٢:role/oz', '"arn:aws:iam::١٢٣٤٥٦٧٨٩٠١٢:role/oz"', ' (the account ID must be 12 digits)'],
     ['arn:aws:iam::123456789012:user/oz', '"arn:aws:iam::123456789012:user/oz"', ' (the resource must be role/NAME)'],
+    ['arn:aws:iam::123456789012:assumed-role/oz/s', '"arn:aws:iam::123456789012:assumed-role/oz/s"', ' (the resource must be role/NAME)'],
+    ['arn:aws:sts::123456789012:role/oz', '"arn:aws:sts::123456789012:role/oz"', ' (the service must be iam)'],
     ['arn:aws:iam::123456789012:role', '"arn:aws:iam::123456789012:role"', ' (the resource must be role/NAME)'],
     [
       'arn:aws:iam::123456789012:role/',

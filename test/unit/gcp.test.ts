@@ -367,3 +367,45 @@ describe('the file-sourced config', () => {
     expect(ExternalAccountClient.fromJSON(config as Parameters<typeof ExternalAccountClient.fromJSON>[0])).toBeInstanceOf(IdentityPoolClient);
   });
 });
+
+describe('service account and project ID boundaries', () => {
+  // 64 + 1 + 189 = 254 characters, the most an email address may have.
+  const domain = `${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(57)}.com`;
+  const longest = `${'a'.repeat(64)}@${domain}`;
+
+  it('takes a service account of exactly 254 characters and refuses 255', () => {
+    expect(longest).toHaveLength(254);
+    expect(validateGcpFederation({ ...BASE, serviceAccount: longest })).toEqual({ ...BASE, serviceAccount: longest });
+    const e = thrown(() => validateGcpFederation({ ...BASE, serviceAccount: `${'a'.repeat(64)}@e${domain}` })) as OzError;
+    expect(e.message).toMatch(/^invalid GCP service account /);
+  });
+
+  it.each([
+    'sa@p.iam.gserviceaccount.com',
+    'a@x.co',
+    `${'a'.repeat(64)}@p.iam.gserviceaccount.com`,
+    `sa@${'l'.repeat(63)}.iam.gserviceaccount.com`,
+    'sa@p-1.example.io',
+  ])('takes the service account %j', (serviceAccount) => {
+    expect(validateGcpFederation({ ...BASE, serviceAccount })?.serviceAccount).toBe(serviceAccount);
+  });
+
+  it.each([`sa@${'l'.repeat(64)}.iam.gserviceaccount.com`, 'sa@p-.example.io', 'sa@p.example.c', 'sa@p.example.1om'])(
+    'refuses the service account %j',
+    (serviceAccount) => {
+      expect(thrown(() => validateGcpFederation({ ...BASE, serviceAccount }))).toBeInstanceOf(OzError);
+    },
+  );
+
+  it.each(['x.co:my-project', 'a.b.example.com:abcdef'])('takes the domain-scoped project ID %j', (projectId) => {
+    expect(validateGcpFederation({ ...BASE, projectId })?.projectId).toBe(projectId);
+  });
+});
+
+describe('the validated settings', () => {
+  it('have no member for an optional setting that was not given', () => {
+    const f = validateGcpFederation({ ...BASE, serviceAccount: undefined, projectId: '' });
+    expect(f).toStrictEqual({ ...BASE });
+    expect(Object.keys(f ?? {})).toEqual(['projectNumber', 'poolId', 'providerId']);
+  });
+});

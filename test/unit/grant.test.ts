@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createPublicKey, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,12 +23,17 @@ function signingKey(alg: SigningAlg): SigningKey {
   return { kid: publicJwk(privateKey, alg).kid, alg, createdAt: now.toISOString(), privateKey };
 }
 
-const rsa = signingKey('RS256');
-const ec = signingKey('ES256');
-const published = new Map<string, VerificationKey>(
-  [rsa, ec].map((k) => [k.kid, { key: createPublicKey(k.privateKey), alg: k.alg }]),
-);
+// Made in beforeAll, not while the file loads: a mutant that breaks signing must fail tests,
+// not the loading of the file (which mutation testing would count as nothing failed).
+let rsa: SigningKey;
+let ec: SigningKey;
+const published = new Map<string, VerificationKey>();
 const keyFor = (kid: string) => published.get(kid);
+beforeAll(() => {
+  rsa = signingKey('RS256');
+  ec = signingKey('ES256');
+  for (const k of [rsa, ec]) published.set(k.kid, { key: createPublicKey(k.privateKey), alg: k.alg });
+});
 
 const run = { sub: 'user-7', run_id: 'run-42', teams: ['team-a'], host: 'warp' };
 const claims = (over: Partial<GrantClaims> = {}): GrantClaims => ({
@@ -45,29 +50,29 @@ describe('grantClaims', () => {
 });
 
 describe('verifyGrant', () => {
-  it.each([
-    ['RS256', rsa],
-    ['ES256', ec],
-  ])('accepts a %s grant it minted', (_n, key) => {
+  it.each(['RS256', 'ES256'] as const)('accepts a %s grant it minted', (alg) => {
+    const key = alg === 'RS256' ? rsa : ec;
     const token = mintGrant(claims(), key);
     const header = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString());
     expect(header).toEqual({ alg: key.alg, kid: key.kid, typ: RUN_TOKEN_TYPE });
     expect(verifyGrant(token, { issuer: ISSUER, now, keyFor })).toEqual({ ok: true, claims: claims() });
   });
 
-  const identityToken = signJwt({ alg: 'RS256', kid: rsa.kid, typ: 'JWT' }, claims(), rsa.privateKey);
-  const [h, p, s] = mintGrant(claims(), rsa).split('.') as [string, string, string];
-  const withPayload = (payload: object) => `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s}`;
-  const resigned = (payload: object, key = rsa) => mintGrant(payload as GrantClaims, key);
+  const identityToken = () => signJwt({ alg: 'RS256', kid: rsa.kid, typ: 'JWT' }, claims(), rsa.privateKey);
+  const withPayload = (payload: object) => () => {
+    const [h, , s] = mintGrant(claims(), rsa).split('.') as [string, string, string];
+    return `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s}`;
+  };
+  const resigned = (payload: object) => () => mintGrant(payload as GrantClaims, rsa);
 
   it.each([
-    ['not a JWT', 'abc', 'the bearer token is not a JWT: expected 3 dot-separated parts, found 1'],
+    ['not a JWT', () => 'abc', 'the bearer token is not a JWT: expected 3 dot-separated parts, found 1'],
     [
       'an identity token',
       identityToken,
       'the bearer token is not a run token: its typ is "JWT", not "oz-run+jwt" (an identity token cannot be used as a run token; use the token `oz issuer grant-run` printed)',
     ],
-    ['a key the issuer does not publish', mintGrant(claims(), signingKey('RS256')), /^the run token is signed with a key this issuer does not publish \(kid "[\w-]+"\)$/],
+    ['a key the issuer does not publish', () => mintGrant(claims(), signingKey('RS256')), /^the run token is signed with a key this issuer does not publish \(kid "[\w-]+"\)$/],
     ['a changed claim', withPayload({ ...claims(), sub: 'admin' }), "the run token's signature does not verify"],
     ['another audience', resigned({ ...claims(), aud: 'sts.amazonaws.com' }), 'the run token\'s audience is not "oz:token-service"'],
     ['another issuer', resigned({ ...claims(), iss: 'https://evil.example.com' }), 'the run token was granted by issuer "https://evil.example.com", not by this one (https://oidc.example.com)'],
@@ -75,7 +80,7 @@ describe('verifyGrant', () => {
     ['teams that are not strings', resigned({ ...claims(), teams: [1] }), 'the run token is malformed: "teams" must be an array of strings'],
     ['an iat in the future', resigned({ ...claims(), iat: nowS + 3600 }), 'the run token was issued in the future'],
   ])('refuses %s', (_n, token, reason) => {
-    const v = verifyGrant(token, { issuer: ISSUER, now, keyFor });
+    const v = verifyGrant(token(), { issuer: ISSUER, now, keyFor });
     expect(v.ok).toBe(false);
     if (v.ok) return;
     if (typeof reason === 'string') expect(v.problem).toBe(reason);
@@ -108,6 +113,62 @@ describe('verifyGrant', () => {
     rotateSigningKey(dir, now);
     expect(cache.signingKey().kid).not.toBe(before.kid);
     expect(verifyGrant(token, { issuer: ISSUER, now, keyFor: cache.verificationKey }).ok).toBe(true);
+  });
+});
+
+describe('verifyGrant: the shape of the claims and the clock', () => {
+  /** A grant whose payload is this JSON text, signed by the issuer's RSA key. */
+  const signedText = (payloadText: string, header: object = { alg: 'RS256', kid: rsa.kid, typ: RUN_TOKEN_TYPE }) => {
+    const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(payloadText).toString('base64url')}`;
+    return `${input}.${cryptoSign('sha256', Buffer.from(input), rsa.privateKey).toString('base64url')}`;
+  };
+  const verdict = (token: string) => verifyGrant(token, { issuer: ISSUER, now, keyFor });
+  const refusal = (token: string) => {
+    const v = verdict(token);
+    return v.ok ? 'accepted' : v.problem;
+  };
+
+  it('refuses a run token without a kid', () => {
+    expect(refusal(signedText(JSON.stringify(claims()), { alg: 'RS256', typ: RUN_TOKEN_TYPE }))).toBe('the run token has no "kid"');
+  });
+
+  it.each([
+    ['iss', ''],
+    ['sub', ''],
+    ['run_id', 7],
+    ['jti', null],
+    ['aud', ['oz:token-service']],
+  ])('"%s": %j is not a non-empty string', (name, value) => {
+    expect(refusal(signedText(JSON.stringify({ ...claims(), [name]: value })))).toBe(`the run token is malformed: "${name}" must be a non-empty string`);
+  });
+
+  it.each([
+    ['iat', '"1780315200"'],
+    ['exp', 'null'],
+    ['exp', '1e999'],
+    ['iat', '-1e999'],
+  ])('"%s": %s is not a number', (name, json) => {
+    const text = JSON.stringify({ ...claims(), [name]: 0 }).replace(`"${name}":0`, `"${name}":${json}`);
+    expect(refusal(signedText(text))).toBe(`the run token is malformed: "${name}" must be a number`);
+  });
+
+  it.each(['email', 'environment', 'agent_name', 'skill_spec', 'host'])('"%s" must be a string when present', (name) => {
+    expect(refusal(signedText(JSON.stringify({ ...claims(), [name]: 1 })))).toBe(`the run token is malformed: "${name}" must be a string`);
+    expect(refusal(signedText(JSON.stringify({ ...claims(), [name]: 'x' })))).toBe('accepted');
+  });
+
+  it.each([['team-a'], [{ 0: 'a' }], [['a', null]]])('"teams" %j is not an array of strings', (teams) => {
+    expect(refusal(signedText(JSON.stringify({ ...claims(), teams })))).toBe('the run token is malformed: "teams" must be an array of strings');
+  });
+
+  it('takes a grant without teams or any optional claim', () => {
+    const { teams: _t, host: _h, ...bare } = claims();
+    expect(verdict(signedText(JSON.stringify(bare)))).toEqual({ ok: true, claims: bare });
+  });
+
+  it('tolerates a minting clock up to 60 s ahead, not more', () => {
+    expect(refusal(signedText(JSON.stringify(claims({ iat: nowS + 60 }))))).toBe('accepted');
+    expect(refusal(signedText(JSON.stringify(claims({ iat: nowS + 61 }))))).toBe('the run token was issued in the future');
   });
 });
 

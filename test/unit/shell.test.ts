@@ -184,3 +184,36 @@ describe('quote', () => {
     expect(quote(value, max)).toBe(expected);
   });
 });
+
+describe('dotenv values with inner spaces', () => {
+  it.each<[string, string]>([
+    ['a  b\tc', "A='a  b\tc'\n"],
+    ["it's C:\\My Files\\x", "A=it's C:\\My Files\\x\n"],
+    ["\\\\srv\\share name's", "A=\\\\srv\\share name's\n"],
+  ])('%j → %j', (value, line) => {
+    expect(renderEnv([['A', value]], 'dotenv')).toBe(line);
+  });
+
+  it.each(["it's a\\b ", "it's a\\b\t", " it's a\\b", "it's a\\b #c", "'it' a\\b"])('refuses %j, which no form carries', (value) => {
+    const e = thrown(() => renderEnv([['A', value]], 'dotenv'));
+    expect(e).toBeInstanceOf(OzError);
+    expect((e as OzError).message).toContain('no dotenv quoting keeps its mix of quotes, backslashes and line breaks');
+  });
+});
+
+describe('programming errors are TypeErrors', () => {
+  const vars = [['A', 'x']] as const;
+  const ONE_OF = 'expected one of sh, bash, zsh, fish, powershell, dotenv, json';
+  it.each<[string, () => unknown]>([
+    [`unknown shell "tcsh": ${ONE_OF}`, () => renderEnv(vars, 'tcsh' as ShellKind)],
+    [`unknown shell "cmd": ${ONE_OF}`, () => unsetEnv(['A'], 'cmd' as ShellKind)],
+    ['environment variable name 5 must match ^[A-Za-z_][A-Za-z0-9_]*$', () => renderEnv([[5 as unknown as string, 'x']], 'sh')],
+    // Not a string, though its text would pass for a name.
+    ['environment variable name null must match ^[A-Za-z_][A-Za-z0-9_]*$', () => unsetEnv([null as unknown as string], 'sh')],
+    ['environment variable name "1A" must match ^[A-Za-z_][A-Za-z0-9_]*$', () => unsetEnv(['1A'], 'sh')],
+    ['environment variable A is given more than once', () => unsetEnv(['A', 'A'], 'fish')],
+    ['the value of A must be a string, not number', () => renderEnv([['A', 5 as unknown as string]], 'json')],
+  ])('%s', (message, f) => {
+    expect(f).toThrow(new TypeError(message));
+  });
+});

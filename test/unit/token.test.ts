@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ozError } from '../helpers/thrown.js';
-import { identityClaims, validateAudience, BACKDATE_SECONDS, MAX_TOKEN_SECONDS } from '../../src/core/claims.js';
+import { identityClaims, pickRunClaims, validateAudience, BACKDATE_SECONDS, IDENTITY_TOKEN_TYPE, MAX_TOKEN_SECONDS } from '../../src/core/claims.js';
 import { computeLifetime, readRunIdentity, readRunLimits, parseDeadline, runClaimsOf } from '../../src/core/context.js';
 import { OzError } from '../../src/core/errors.js';
 
@@ -136,5 +136,65 @@ describe('identityClaims', () => {
     expect(claims).not.toHaveProperty('email');
     expect(claims).toMatchObject({ sub: 'local:alice', teams: ['local'], run_id: 'local-box', environment: 'local', host: 'box' });
     expect(identity.sub.source).toBe('default');
+  });
+});
+
+describe('boundaries', () => {
+  it('a claim of exactly 1024 characters is accepted, 1025 is not', () => {
+    expect(validateAudience('a'.repeat(1024))).toBe('a'.repeat(1024));
+    expect(ozError(() => validateAudience('a'.repeat(1025))).message).toMatch(/it is 1025 characters long, more than 1024$/);
+  });
+
+  it('control characters at either end of the C0 and C1 ranges are refused; printable neighbours are not', () => {
+    for (const c of ['\u0000', '\u001f', '\u007f', '\u009f']) {
+      expect(ozError(() => validateAudience(`a${c}b`)).message).toMatch(/it contains control characters$/);
+    }
+    for (const c of [' ', '~', '\u00a0', '\u00ff']) expect(validateAudience(`a${c}b`)).toBe(`a${c}b`);
+  });
+
+  it('passes the given error code on', () => {
+    expect(ozError(() => validateAudience('', 'config')).code).toBe('config');
+    expect(ozError(() => validateAudience(' a', 'config')).code).toBe('config');
+  });
+
+  it('exactly 1 s left before the deadline gives a 1 s token; less than that is too late', () => {
+    const limits = readRunLimits({ OZ_RUN_DEADLINE: '2026-06-01T12:00:01Z' });
+    expect(computeLifetime(3600, limits, now)).toEqual({ seconds: 1, cappedBy: 'deadline' });
+    const late = ozError(() => computeLifetime(3600, limits, new Date('2026-06-01T12:00:01.000Z')));
+    expect({ code: late.code, message: late.message }).toEqual({
+      code: 'run_expired',
+      message: "the run's deadline 2026-06-01T12:00:01.000Z passed 0s ago: no token can be issued for it (OZ_RUN_DEADLINE)",
+    });
+  });
+
+  it('no token lives past a day counted from its backdated iat: 86,370 s', () => {
+    expect(computeLifetime(2 * 86400, readRunLimits({ OZ_MAX_RUN_DURATION: '3d' }), now)).toEqual({ seconds: 86_370, cappedBy: 'max_token_lifetime' });
+    expect(computeLifetime(86_370, readRunLimits({ OZ_MAX_RUN_DURATION: '3d' }), now)).toEqual({ seconds: 86_370, cappedBy: 'requested' });
+  });
+
+  it('a cap equal to the request is not a cap', () => {
+    expect(computeLifetime(1200, readRunLimits({ OZ_MAX_RUN_DURATION: '20m' }), now)).toEqual({ seconds: 1200, cappedBy: 'requested' });
+    expect(computeLifetime(600, readRunLimits({ OZ_RUN_DEADLINE: '2026-06-01T12:10:00Z' }), now)).toEqual({ seconds: 600, cappedBy: 'requested' });
+  });
+});
+
+describe('pickRunClaims', () => {
+  it('has no member for a claim that is not set, and copies teams', () => {
+    const teams = ['a'];
+    const picked = pickRunClaims({ sub: 's', run_id: 'r', teams, host: 'h', extra: 'x' } as never);
+    expect(picked).toStrictEqual({ sub: 's', run_id: 'r', teams: ['a'], host: 'h' });
+    expect(picked.teams).not.toBe(teams);
+    expect(pickRunClaims({ sub: 's', run_id: 'r', email: 'e', environment: 'v', agent_name: 'n', skill_spec: 'k' })).toStrictEqual({
+      sub: 's',
+      run_id: 'r',
+      email: 'e',
+      environment: 'v',
+      agent_name: 'n',
+      skill_spec: 'k',
+    });
+  });
+
+  it('identity tokens say typ JWT, which is how they differ from run tokens', () => {
+    expect(IDENTITY_TOKEN_TYPE).toBe('JWT');
   });
 });

@@ -22,7 +22,7 @@ export function backoffDelayMs(attempt: number, random: () => number = Math.rand
 /** A Retry-After header (RFC 9110 §10.2.3): delay-seconds or an HTTP-date. Milliseconds, or undefined. */
 export function parseRetryAfter(value: string | string[] | undefined, nowMs: number): number | undefined {
   const v = (Array.isArray(value) ? value[0] : value)?.trim();
-  if (v === undefined || v === '') return undefined;
+  if (!v) return undefined;
   if (/^\d+$/.test(v)) return Number(v) * 1000;
   if (!/[a-z]/i.test(v)) return undefined;
   const at = Date.parse(v);
@@ -42,7 +42,7 @@ export interface ProblemSummary {
 
 /** The members of an RFC 9457 problem document worth reporting; anything else yields {}. */
 export function parseProblem(body: string, contentType: string | undefined): ProblemSummary {
-  if (!contentType || !/json/i.test(contentType)) return {};
+  if (!/json/i.test(contentType ?? '')) return {};
   let value: unknown;
   try {
     value = JSON.parse(body);

@@ -1,0 +1,74 @@
+// Random values, control and non-ASCII characters included, through renderEnv and the real
+// shells: what a child of the shell sees must be the value, byte for byte. Each shell runs once
+// per batch of values, not once per value.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { renderEnv, type ShellKind } from '../../src/sandbox/shell.js';
+import { envValue } from './arbitraries.js';
+
+interface Shell {
+  name: string;
+  kind: ShellKind;
+  program: string;
+  args(file: string): string[];
+}
+
+const SHELLS: readonly Shell[] = [
+  { name: 'dash', kind: 'sh', program: 'dash', args: (f) => ['-c', '. "$1" && exec env -0', 'sh', f] },
+  { name: 'bash', kind: 'bash', program: 'bash', args: (f) => ['--norc', '--noprofile', '-c', 'source "$1" && exec env -0', 'bash', f] },
+  { name: 'zsh', kind: 'zsh', program: 'zsh', args: (f) => ['-f', '-c', 'source "$1" && exec env -0', 'zsh', f] },
+  { name: 'fish', kind: 'fish', program: 'fish', args: (f) => ['--no-config', '-c', 'source $argv[1]; and exec env -0', f] },
+];
+
+const installed = (program: string) => spawnSync(program, ['-c', 'exit 0'], { stdio: 'ignore' }).status === 0;
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'oz-shell-property-'));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Sources `script` in the shell and returns the environment its child sees, as bytes. */
+function environmentAfter(shell: Shell, script: string): Map<string, Buffer> {
+  const file = join(dir, `${shell.name}.vars`);
+  writeFileSync(file, script);
+  const result = spawnSync(shell.program, shell.args(file), {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, LC_ALL: 'C.UTF-8' },
+    timeout: 20_000,
+  });
+  expect(result.error).toBeUndefined();
+  expect(result.stderr.toString()).toBe('');
+  expect(result.status).toBe(0);
+  const env = new Map<string, Buffer>();
+  for (let start = 0; start < result.stdout.length; ) {
+    let end = result.stdout.indexOf(0, start);
+    if (end === -1) end = result.stdout.length;
+    const entry = result.stdout.subarray(start, end);
+    const eq = entry.indexOf(0x3d);
+    env.set(entry.subarray(0, eq).toString('utf8'), Buffer.from(entry.subarray(eq + 1)));
+    start = end + 1;
+  }
+  return env;
+}
+
+describe.each(SHELLS)('$name (property)', (shell) => {
+  it.skipIf(!installed(shell.program))('exports random values byte for byte', () => {
+    fc.assert(
+      fc.property(fc.array(envValue, { minLength: 1, maxLength: 40 }), (values) => {
+        const vars = values.map((v, i) => [`OZ_P${i}`, v] as const);
+        const env = environmentAfter(shell, renderEnv(vars, shell.kind));
+        for (const [name, value] of vars) {
+          expect(env.get(name)?.toString('hex'), `${name} = ${JSON.stringify(value)}`).toBe(Buffer.from(value, 'utf8').toString('hex'));
+        }
+      }),
+      { numRuns: 15 },
+    );
+  });
+});
