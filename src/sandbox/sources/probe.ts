@@ -1,8 +1,8 @@
 import type { Env } from '../../core/settings.js';
 import { debug } from '../../core/debug.js';
 import { displayUrl, readRemoteConfig } from './remote-config.js';
-import { MAX_RESPONSE_BYTES, header } from './remote.js';
-import { USER_AGENT, rejectWhenAborted } from '../../http/transport.js';
+import { header, tokenRequest } from './remote.js';
+import { rejectWhenAborted } from '../../http/transport.js';
 import { describeHttpFailure, describeNetworkError, parseProblem, type ProblemSummary } from './retry.js';
 import { transportFor } from '../../http/select.js';
 
@@ -25,20 +25,7 @@ export async function probeTokenService(env: Env, audience: string, timeoutMs: n
   debug(`POST ${url} (one probe, audience ${JSON.stringify(audience)}, ${config.proxy ? `through the proxy in ${config.proxy.variable}` : 'direct'})`);
   try {
     const answer = await Promise.race([
-      transport.request({
-        url: config.tokenUrl,
-        method: 'POST',
-        signal,
-        answerTimeoutMs: timeoutMs,
-        maxBytes: MAX_RESPONSE_BYTES,
-        headers: {
-          authorization: `Bearer ${config.runToken}`,
-          'content-type': 'application/json',
-          accept: 'application/json, application/problem+json',
-          'user-agent': USER_AGENT,
-        },
-        body: JSON.stringify({ audience, duration_seconds: 60 }),
-      }),
+      transport.request(tokenRequest(config, JSON.stringify({ audience, duration_seconds: 60 }), signal, timeoutMs)),
       rejectWhenAborted(signal, timeoutMs),
     ]);
     debug(`the token service answered HTTP ${answer.status}`);

@@ -15,7 +15,7 @@ import {
   type ProblemSummary,
 } from './retry.js';
 import { transportFor } from '../../http/select.js';
-import { USER_AGENT, type Transport } from '../../http/transport.js';
+import { USER_AGENT, type HttpRequest, type Transport } from '../../http/transport.js';
 import type { IssueRequest, IssuedToken } from './types.js';
 
 export { CONNECT_TIMEOUT_MS } from '../../http/transport.js';
@@ -29,7 +29,7 @@ export { CONNECT_TIMEOUT_MS } from '../../http/transport.js';
 
 /** One attempt's wait for an answer; the overall bound may cut it shorter. */
 export const ATTEMPT_TIMEOUT_MS = 6000;
-export const MAX_RESPONSE_BYTES = 64 * 1024;
+const MAX_RESPONSE_BYTES = 64 * 1024;
 
 export interface RemoteDeps {
   /** Default: node:http, or undici's ProxyAgent when a proxy applies to the token URL. */
@@ -151,20 +151,7 @@ async function attemptOnce(
   const url = displayUrl(config.tokenUrl);
   let answer;
   try {
-    answer = await transport.request({
-      url: config.tokenUrl,
-      method: 'POST',
-      signal,
-      answerTimeoutMs: timeoutMs,
-      maxBytes: MAX_RESPONSE_BYTES,
-      headers: {
-        authorization: `Bearer ${config.runToken}`,
-        'content-type': 'application/json',
-        accept: 'application/json, application/problem+json',
-        'user-agent': USER_AGENT,
-      },
-      body,
-    });
+    answer = await transport.request(tokenRequest(config, body, signal, timeoutMs));
   } catch (e) {
     const reason = describeNetworkError(e);
     return { kind: 'retry', what: `cannot reach the token service at ${url}: ${reason}`, reason, cause: e };
@@ -182,6 +169,24 @@ async function attemptOnce(
     return { kind: 'retry', what, reason: failure, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
   }
   return { kind: 'fail', error: refusal(status, problem, failure, url) };
+}
+
+/** One `POST /v1/token` with the run token, as every caller of the token service sends it. */
+export function tokenRequest(config: RemoteConfig, body: string, signal: AbortSignal, timeoutMs: number): HttpRequest {
+  return {
+    url: config.tokenUrl,
+    method: 'POST',
+    signal,
+    answerTimeoutMs: timeoutMs,
+    maxBytes: MAX_RESPONSE_BYTES,
+    headers: {
+      authorization: `Bearer ${config.runToken}`,
+      'content-type': 'application/json',
+      accept: 'application/json, application/problem+json',
+      'user-agent': USER_AGENT,
+    },
+    body,
+  };
 }
 
 function refusal(status: number, problem: ProblemSummary, failure: string, url: string): OzError {
