@@ -93,7 +93,7 @@ describe('oz completion fish', () => {
 
   it.each([
     ['oz ', [...topLevel].sort()],
-    ['oz federate ', ['cleanup', 'explain', 'inspect', 'issue-token', 'prepare', 'whoami']],
+    ['oz federate ', COMMANDS.filter((c) => c.path[0] === 'federate').map((c) => c.path[1]).sort()],
     ['oz federate issue-token --format ', ['gcp', 'json', 'jwt']],
     ['oz doctor --', ['--dir', '--json']],
     ['oz completion ', ['bash', 'fish', 'zsh']],

@@ -273,7 +273,8 @@ describe.each(ROUTES)('the client answers in time whatever the network does: %s'
     expect(r.stderr).toBe('');
     expect(r.code).toBe(5);
     expect(JSON.parse(r.stdout)).toMatchObject({ version: 1, success: false, code: 'remote_unavailable' });
-    expect(JSON.parse(r.stdout).message).toMatch(/did not answer within 15s \(OZ_TOKEN_TIMEOUT; [23] attempts in 15\.\ds, last: no answer within 6s\)$/);
+    // The last attempt may have had only what was left of the bound to wait.
+    expect(JSON.parse(r.stdout).message).toMatch(/did not answer within 15s \(OZ_TOKEN_TIMEOUT; [23] attempts in 15\.\ds, last: no answer within (6|\d\.\d+)s\)$/);
     expect(elapsed).toBeGreaterThanOrEqual(14_500);
     expect(elapsed).toBeLessThan(25_000);
   });

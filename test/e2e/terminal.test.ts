@@ -180,6 +180,35 @@ describe.skipIf(!hasScript)('every command on a terminal', () => {
     expectFailure(s[5]!, 2, /--client-id/);
   });
 
+  it('doctor, completion, exec and refresh, success and failure', async () => {
+    const s = await onTerminal(home, [
+      'oz doctor',
+      'OZ_RUN_DEADLINE=1000000000 oz doctor', // a run past its deadline fails a check
+      'oz completion bash',
+      'oz completion tcsh',
+      'oz federate exec --aws-role-arn arn:aws:iam::123456789012:role/agent -- sh -c \'test -s "$AWS_WEB_IDENTITY_TOKEN_FILE" && exit 3\'',
+      'oz federate exec --aws-role-arn not-an-arn -- true', // 5
+      `oz federate refresh --dir ${shQuote(join(home, 'missing-dir'))}`, // no such directory
+      'oz federate refresh',
+    ].map((c) => `(cd ${shQuote(home)} || exit 99; ${c})`));
+    for (const c of ['doctor', 'completion', 'federate exec', 'federate refresh']) note(c);
+    expect(s[0]!.code).toBe(0);
+    expect(s[0]!.output).toContain(ESC);
+    expectNoTrace(s[0]!);
+    expect(s[1]!.code).toBe(10);
+    expect(s[1]!.output).toMatch(/run_time|deadline/);
+    expectNoTrace(s[1]!);
+    expectSuccess(s[2]!);
+    expect(s[2]!.output).toMatch(/complete .*oz/);
+    expectFailure(s[3]!, 2, /tcsh/);
+    // exec passes the command's own status through, on a terminal as in a pipe.
+    expect(s[4]!.code).toBe(3);
+    expectNoTrace(s[4]!);
+    expectFailure(s[5]!, 2, /not-an-arn/);
+    expectFailure(s[6]!, 3, /cannot read prepare directory/);
+    expectFailure(s[7]!, 2, /--dir/);
+  });
+
   it('version, help for every command (with its examples), and unknown commands', async () => {
     const helps = COMMANDS.map((c) => `oz ${c.path.join(' ')} --help`);
     const s = await onTerminal(home, [
