@@ -135,7 +135,7 @@ describe.skipIf(!existsSync(SEA))('the single executable (dist/sea/oz)', () => {
   });
 
   it('reports bad input in one line with the usage exit code', async () => {
-    const r = await oz(['federate', 'issue-token', '--duration', 'soon']);
+    const r = await oz(['federate', 'issue-token', '--audience', 'a', '--duration', 'soon']);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^oz: invalid --duration "soon"[^\n]*\n$/);
