@@ -130,6 +130,9 @@ export default defineConfig([
     ...common,
     entry: { cli: 'src/cli/main.ts' },
     format: ['cjs'],
+    // Every byte of this file is read and hashed, and its code cache loaded, on every refresh:
+    // minified, it is about half the size.
+    minify: true,
     outExtension: () => ({ js: '.cjs' }),
     splitting: false,
     // tsup's tree-shaking pass (rollup) hoists every require() to the top of the file, which
