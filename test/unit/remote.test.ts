@@ -6,7 +6,6 @@ import {
   backoffDelayMs,
   describeHttpFailure,
   describeNetworkError,
-  isRetryableStatus,
   parseProblem,
   parseRetryAfter,
   BASE_DELAY_MS,
@@ -54,24 +53,6 @@ describe('parseRetryAfter', () => {
     [undefined, undefined],
   ])('%j → %j ms', (value, expected) => {
     expect(parseRetryAfter(value as string | string[] | undefined, now)).toBe(expected);
-  });
-});
-
-describe('which answers are retried', () => {
-  it.each([
-    [429, true],
-    [500, true],
-    [502, true],
-    [503, true],
-    [504, true],
-    [400, false],
-    [401, false],
-    [403, false],
-    [404, false],
-    [408, false],
-    [413, false],
-  ])('%i → %s', (status, retry) => {
-    expect(isRetryableStatus(status)).toBe(retry);
   });
 });
 
