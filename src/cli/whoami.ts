@@ -1,9 +1,9 @@
-import { readRunIdentity, readRunLimits, ISSUER_URL, secondsLeft } from '../core/context.js';
+import { readRunIdentity, readRunLimits, ISSUER_URL, MAX_RUN_DURATION, RUN_DEADLINE, SIGNING_ALG, secondsLeft } from '../core/context.js';
 import { RUN_CLAIMS } from '../core/claims.js';
-import { describeSource, readSetting, type Sourced } from '../core/settings.js';
+import { describeSource, readSetting, type Setting, type Sourced } from '../core/settings.js';
 import { formatDuration } from '../core/duration.js';
 import { localFacts } from '../sandbox/sources/embedded.js';
-import { AZURE_AUTHORITY_HOST, PREPARE_SETTINGS, TOKEN_FILES } from '../sandbox/settings.js';
+import { AZURE_AUTHORITY_HOST, EXECUTABLE, PREPARE_SETTINGS, RUN_TOKEN, TOKEN_FILES, TOKEN_TIMEOUT, TOKEN_URL } from '../sandbox/settings.js';
 import { planPrepare, PREPARED_FILES } from '../sandbox/prepare.js';
 import { dataDir } from '../core/paths.js';
 import { out } from './output.js';
@@ -43,6 +43,38 @@ function awsRows(view: AwsView, origin: string): Row[] {
 }
 
 type Options = OptionsOf<typeof WHOAMI>;
+
+/** Every setting the sandbox side reads, for `--json`'s `settings`: where each value came from. */
+const SANDBOX_SETTINGS: readonly Setting<unknown>[] = [
+  ISSUER_URL, SIGNING_ALG, RUN_DEADLINE, MAX_RUN_DURATION, AWS_SESSION_TAGS, SUBJECT_CLAIMS,
+  RUN_TOKEN, TOKEN_URL, TOKEN_TIMEOUT, ...PREPARE_SETTINGS, AZURE_AUTHORITY_HOST, TOKEN_FILES, EXECUTABLE,
+];
+
+/** The settings shown in text only here, when set: the others have rows of their own. */
+const OTHER_SETTINGS: readonly Setting<unknown>[] = [SIGNING_ALG, TOKEN_URL, TOKEN_TIMEOUT, EXECUTABLE];
+
+function shown(value: unknown): unknown {
+  if (value instanceof Date) return value.toISOString();
+  return value === undefined ? null : value;
+}
+
+/** Each setting's value and source; a run token is a credential, so only that it is set. */
+function settingsOf(env: NodeJS.ProcessEnv): Record<string, { value: unknown; source: string; from: string }> {
+  const all: Record<string, { value: unknown; source: string; from: string }> = {};
+  for (const s of SANDBOX_SETTINGS) {
+    const v = readSetting(s, env);
+    const name = s.variable ?? s.flag ?? '';
+    all[name] = v ? { value: s === RUN_TOKEN ? '(set)' : shown(v.value), source: v.source, from: v.from } : { value: null, source: 'unset', from: name };
+  }
+  return all;
+}
+
+function otherSettingRows(env: NodeJS.ProcessEnv): Row[] {
+  return OTHER_SETTINGS.flatMap((s): Row[] => {
+    const v = readSetting(s, env);
+    return v?.source === 'env' ? [[s.variable!, String(shown(v.value)), `from ${v.from}`]] : [];
+  });
+}
 
 /** The settings prepare reads, with where each came from; only those that are set. */
 function prepareSettings(env: NodeJS.ProcessEnv): Record<string, { value: string; source: string; variable: string }> {
@@ -111,12 +143,14 @@ export async function whoamiCommand(opts: Options, env: NodeJS.ProcessEnv = proc
     aws,
     prepare,
     prepare_files: files,
+    settings: settingsOf(env),
   };
   const formatOrigin = [tagsSetting && 'OZ_AWS_SESSION_TAGS', subjectSetting && 'OZ_SUBJECT_CLAIMS'].filter(Boolean).join(', ');
   const extra: Row[] = [
     ...awsRows(aws, formatOrigin ? `from ${formatOrigin}` : 'no OZ_AWS_SESSION_TAGS or OZ_SUBJECT_CLAIMS'),
     ...Object.entries(prepare).map(([name, v]): Row => [name, v.value, `from ${v.variable}`]),
     ...prepareRows(files),
+    ...otherSettingRows(env),
   ];
   if (opts.json) printJson(summary);
   else await printEmbedded(summary, claims, issuer, limits, left, extra);
@@ -192,11 +226,13 @@ async function remoteWhoami(opts: Options, env: NodeJS.ProcessEnv): Promise<void
     ignored_variables: ignored,
     prepare: prepareSettings(env),
     prepare_files: prepareFiles(env),
+    settings: settingsOf(env),
   };
   const extra: Row[] = [
     ...awsRows(aws, 'from the run token'),
     ...Object.entries(summary.prepare).map(([name, v]): Row => [name, v.value, `from ${v.variable}`]),
     ...prepareRows(summary.prepare_files),
+    ...otherSettingRows(env),
   ];
   if (opts.json) printJson(summary);
   else await printRemote(summary, claims, left, ignored, extra);

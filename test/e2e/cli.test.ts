@@ -93,6 +93,18 @@ describe('colour', () => {
 });
 
 describe('oz federate whoami', () => {
+  it('shows every setting the sandbox reads, with where it came from', async () => {
+    const r = await oz(['federate', 'whoami', '--json'], { env: { ...env, OZ_SIGNING_ALG: 'ES256', OZ_TOKEN_TIMEOUT: '20s' } });
+    expect(r.code).toBe(0);
+    const settings = JSON.parse(r.stdout).settings;
+    expect(settings.OZ_SIGNING_ALG).toEqual({ value: 'ES256', source: 'env', from: 'OZ_SIGNING_ALG' });
+    expect(settings.OZ_TOKEN_TIMEOUT).toEqual({ value: 20, source: 'env', from: 'OZ_TOKEN_TIMEOUT' });
+    expect(settings.OZ_MAX_RUN_DURATION).toEqual({ value: 14400, source: 'default', from: 'OZ_MAX_RUN_DURATION' });
+    expect(settings.OZ_AWS_ROLE_ARN).toEqual({ value: null, source: 'unset', from: 'OZ_AWS_ROLE_ARN' });
+    const text = await oz(['federate', 'whoami'], { env: { ...env, OZ_SIGNING_ALG: 'ES256' } });
+    expect(text.stdout).toMatch(/^ {2}OZ_SIGNING_ALG +ES256 +from OZ_SIGNING_ALG$/m);
+  });
+
   it('shows each claim, where it came from, and the time left', async () => {
     const deadline = new Date(Date.now() + 90 * 60_000).toISOString();
     const r = await oz(['federate', 'whoami', '--json'], { env: { ...env, OZ_SUBJECT: 'user-1', OZ_TEAMS: 't1,t2', OZ_RUN_DEADLINE: deadline } });
