@@ -227,3 +227,213 @@ describe('sessionTagsOf', () => {
     expect(sessionTagsOf(claims)).toEqual(expected);
   });
 });
+
+describe('evaluateAwsTrustPolicy: the principal', () => {
+  const CASES: [string, unknown, boolean][] = [
+    ['"*"', '*', true],
+    ['Federated "*"', { Federated: '*' }, true],
+    ['the provider', { Federated: PROVIDER }, true],
+    ['the provider among others', { Federated: ['arn:aws:iam::123456789012:oidc-provider/other.example.com', PROVIDER] }, true],
+    ['the provider with the host in capitals (host names ignore case)', { Federated: `arn:aws:iam::123456789012:oidc-provider/OIDC.Example.COM/oz` }, true],
+    ['the provider with the path in capitals (paths do not)', { Federated: `arn:aws:iam::123456789012:oidc-provider/oidc.example.com/OZ` }, false],
+    ['another path', { Federated: `arn:aws:iam::123456789012:oidc-provider/oidc.example.com/ozz` }, false],
+    ['the host without the path', { Federated: `arn:aws:iam::123456789012:oidc-provider/oidc.example.com` }, false],
+    ['another partition', { Federated: `arn:aws-cn:iam::123456789012:oidc-provider/${HP}` }, true],
+    ['a service, not IAM', { Federated: `arn:aws:sts::123456789012:oidc-provider/${HP}` }, false],
+    ['not an ARN', { Federated: `urn:aws:iam::123456789012:oidc-provider/${HP}` }, false],
+    ['too few parts', { Federated: `arn:aws:iam::123456789012` }, false],
+    ['a non-string entry', { Federated: [7] }, false],
+    ['no Federated', { AWS: PROVIDER }, false],
+    ['Federated not a string nor a list', { Federated: { a: PROVIDER } }, false],
+    ['a principal that is not "*" nor an object', 'arn:aws:iam::123456789012:root', false],
+  ];
+  it.each(CASES)('%s: %s', (_what, Principal, ok) => {
+    const v = explain({ Statement: [statement({ Principal })] });
+    expect(named(v, 'principal')).toEqual([
+      { group: 'statement #1: Allow', name: 'principal', expected: `arn:aws:iam::<account>:oidc-provider/${HP}`, actual: typeof Principal === 'string' ? Principal : JSON.stringify(Principal), ok },
+    ]);
+    expect(v.accepted).toBe(ok);
+  });
+
+  it('with the role known, the expected provider is in its account and partition, and another account is refused', () => {
+    const role = (arn: string, Principal: unknown) => explain({ Role: { Arn: arn, AssumeRolePolicyDocument: { Statement: [statement({ Principal })] } } });
+    const cn = role('arn:aws-cn:iam::123456789012:role/r', { Federated: `arn:aws-cn:iam::123456789012:oidc-provider/${HP}` });
+    expect(named(cn, 'principal')[0]).toMatchObject({ expected: `arn:aws-cn:iam::123456789012:oidc-provider/${HP}`, ok: true });
+    expect(cn.outcome).toEqual({ role_arn: 'arn:aws-cn:iam::123456789012:role/r', actions: [AWRWI] });
+    expect(named(role('arn:aws:iam::999999999999:role/r', { Federated: PROVIDER }), 'principal')[0]?.ok).toBe(false);
+    expect(named(role('arn:aws:iam::999999999999:role/r', { Federated: '*' }), 'principal')[0]?.ok).toBe(true);
+  });
+
+  it.each([
+    ['excludes another provider: applies', { Federated: 'arn:aws:iam::123456789012:oidc-provider/other.example.com' }, true],
+    ['excludes this provider: does not apply', { Federated: PROVIDER }, false],
+    ['excludes everyone: does not apply', '*', false],
+  ])('NotPrincipal that %s', (_what, NotPrincipal, ok) => {
+    const v = explain({ Statement: [{ Effect: 'Allow', NotPrincipal, Action: AWRWI }] });
+    expect(named(v, 'principal')[0]).toMatchObject({ actual: `NotPrincipal ${typeof NotPrincipal === 'string' ? NotPrincipal : JSON.stringify(NotPrincipal)}`, ok });
+    expect(v.accepted).toBe(ok);
+  });
+});
+
+describe('evaluateAwsTrustPolicy: actions', () => {
+  it.each([
+    [{ Action: AWRWI }, AWRWI, true],
+    [{ Action: ['sts:AssumeRole', 'sts:AssumeRoleWith*'] }, '["sts:AssumeRole","sts:AssumeRoleWith*"]', true],
+    [{ Action: 'sts:assumerolewithwebidentity' }, 'sts:assumerolewithwebidentity', true], // action names ignore case
+    [{ Action: 'sts:AssumeRoleWithWeb?dentity' }, 'sts:AssumeRoleWithWeb?dentity', true],
+    [{ Action: 'sts:AssumeRole' }, 'sts:AssumeRole', false],
+    [{ Action: undefined, NotAction: 'iam:*' }, 'NotAction iam:*', true],
+    [{ Action: undefined, NotAction: ['iam:*', 'sts:*'] }, 'NotAction ["iam:*","sts:*"]', false],
+  ])('%j', (fields, actual, ok) => {
+    const v = explain({ Statement: [statement(fields)] });
+    expect(named(v, `action ${AWRWI}`)).toEqual([{ group: 'statement #1: Allow', name: `action ${AWRWI}`, expected: 'in Action (or not in NotAction)', actual, ok }]);
+    expect(named(v, `${AWRWI} allowed`)).toEqual([
+      { name: `${AWRWI} allowed`, expected: ALLOWED, actual: ok ? 'allowed by statement #1' : 'no Allow statement matches (implicit deny)', ok },
+    ]);
+  });
+});
+
+describe('evaluateAwsTrustPolicy: Allow and Deny statements', () => {
+  const allow = statement();
+  const deny = statement({ Effect: 'Deny' });
+  const otherAllow = statement({ Condition: { StringEquals: { [`${HP}:sub`]: 'someone-else' } } });
+  const otherDeny = statement({ Effect: 'Deny', Condition: { StringEquals: { [`${HP}:sub`]: 'someone-else' } } });
+  it.each([
+    ['one Allow', [allow], 'allowed by statement #1', true],
+    ['an Allow after one that does not match', [otherAllow, allow], 'allowed by statement #2', true],
+    ['a Deny first', [deny, allow], 'denied by statement #1', false],
+    ['a Deny alone', [deny], 'denied by statement #1', false],
+    ['a Deny that does not match', [otherDeny, allow], 'allowed by statement #2', true],
+    ['a Deny second, after a Deny that does not match', [otherDeny, deny, allow], 'denied by statement #2', false],
+    ['no statement that matches', [otherAllow], 'no Allow statement matches (implicit deny)', false],
+  ])('%s', (_what, Statement, actual, ok) => {
+    const v = explain({ Statement });
+    expect(named(v, `${AWRWI} allowed`)).toEqual([{ name: `${AWRWI} allowed`, expected: ALLOWED, actual, ok }]);
+    expect(v.accepted).toBe(ok);
+  });
+
+  it('labels each statement with its number, Sid and Effect', () => {
+    const v = explain({ Statement: [statement({ Sid: 'First' }), statement({ Effect: 'Deny', Sid: '', Principal: { Federated: 'arn:aws:iam::1:oidc-provider/x' } })] });
+    expect(v.checks.filter((c) => c.name === 'principal').map((c) => c.group)).toEqual(['statement #1 (First): Allow', 'statement #2: Deny']);
+    expect(v.accepted).toBe(true);
+  });
+});
+
+describe('evaluateAwsTrustPolicy: the token', () => {
+  const ok = { Statement: [statement()] };
+  it.each([
+    ['https://oidc.example.com/oz', true],
+    ['HTTPS://oidc.example.com/oz', true],
+    ['https:///oz', false],
+    ['http://oidc.example.com/oz', false],
+    ['x https://oidc.example.com/oz', false],
+  ])('issuer %s', (iss, good) => {
+    const v = explain({ Statement: [statement({ Principal: '*' })] }, signToken({ iss }));
+    expect(named(v, 'issuer (iss)')).toEqual([{ name: 'issuer (iss)', expected: "an https URL (the IAM OIDC provider's URL)", actual: iss, ok: good }]);
+    expect(v.accepted).toBe(good);
+  });
+
+  it('an issuer that is not a string', () => {
+    const v = explain({ Statement: [statement({ Principal: '*' })] }, signToken({ iss: 5 }));
+    expect(named(v, 'issuer (iss)')[0]).toMatchObject({ actual: '(absent)', ok: false });
+  });
+
+  const EXPECTED_AUD = 'a client ID of the IAM OIDC provider (oz setup registers sts.amazonaws.com)';
+  const NOTE = 'check that the provider lists it: aws iam get-open-id-connect-provider --open-id-connect-provider-arn ARN';
+  it.each([
+    ['sts.amazonaws.com', { name: 'audience (aud)', expected: EXPECTED_AUD, actual: 'sts.amazonaws.com', ok: true }],
+    [['sts.amazonaws.com'], { name: 'audience (aud)', expected: EXPECTED_AUD, actual: 'sts.amazonaws.com', ok: true }],
+    ['custom', { name: 'audience (aud)', expected: EXPECTED_AUD, actual: 'custom', ok: true, note: NOTE }],
+    [['a', 'sts.amazonaws.com'], { name: 'audience (aud)', expected: EXPECTED_AUD, actual: '["a","sts.amazonaws.com"]', ok: true }],
+    [['a', 'b'], { name: 'audience (aud)', expected: EXPECTED_AUD, actual: '["a","b"]', ok: true, note: NOTE }],
+    [[], { name: 'audience (aud)', expected: EXPECTED_AUD, actual: '[]', ok: false }],
+    [undefined, { name: 'audience (aud)', expected: EXPECTED_AUD, actual: '[]', ok: false }],
+  ])('aud %j', (aud, expected) => {
+    const v = explain(ok, signToken({ aud }));
+    expect(named(v, 'audience (aud)')).toEqual([expected]);
+    expect(v.accepted).toBe(expected.ok);
+  });
+
+  it.each([
+    [20_000, true],
+    [20_001, false],
+  ])('a token of %i characters (STS takes at most 20000)', (length, good) => {
+    const v = explain(ok, signToken({}), 'x'.repeat(length));
+    expect(named(v, 'token size')).toEqual([{ name: 'token size', expected: 'at most 20000 characters', actual: String(length), ok: good }]);
+    expect(v.accepted).toBe(good);
+  });
+
+  it('a failed check inside a statement that does not decide does not refuse the token', () => {
+    const v = explain({ Statement: [statement({ Principal: { Federated: 'arn:aws:iam::1:oidc-provider/x' } }), statement()] });
+    expect(v.accepted).toBe(true);
+    expect(v.outcome).toEqual({ actions: [AWRWI] });
+  });
+});
+
+describe('evaluateAwsTrustPolicy: conditions and their hints', () => {
+  const tagged = signToken({ [AWS_TAGS_CLAIM]: { principal_tags: { teams: ['team-a'] } } });
+  const G = 'statement #1: Allow';
+  const TAG_HINT = 'the token carries no such session tag: the platform adds tags with grant-run --aws-session-tags (OZ_AWS_SESSION_TAGS)';
+  const OTHER = `the key names another provider; this token's keys start with ${HP}:`;
+  it.each([
+    ['StringEquals', 'aws:RequestTag/env', 'x', '(absent)', TAG_HINT],
+    ['ForAnyValue:StringEquals', 'aws:TagKeys', 'x', '(absent)', TAG_HINT],
+    ['StringEquals', 'token.actions.githubusercontent.com:sub', 'x', '(absent)', OTHER],
+    ['StringEquals', 'OIDC.example.com/oz:amr', 'x', '(absent)', undefined], // this provider's key, absent from the token
+    ['StringEquals', 'aws:PrincipalTag/x', 'x', '(absent)', undefined],
+    ['StringEquals', 'sts:ExternalId', 'x', '(absent)', undefined],
+    ['StringEquals', 'nocolon', 'x', '(absent)', undefined],
+    ['StringEquals', `${HP}:sub`, 'someone', 'user-42', undefined], // present but different: no hint
+    ['StringEquals', `${HP}:sub`, ['a', 'b'], 'user-42', undefined],
+  ])('%s %s', (op, key, value, actual, note) => {
+    const v = explain({ Statement: [statement({ Condition: { [op]: { [key]: value } } })] });
+    const expected = { group: G, name: `${op} ${key}`, expected: Array.isArray(value) ? JSON.stringify(value) : value, actual, ok: false, ...(note === undefined ? {} : { note }) };
+    expect(named(v, `${op} ${key}`)).toEqual([expected]);
+    expect(v.accepted).toBe(false);
+  });
+
+  it('shows a multivalued key as a list, and no note when the condition holds', () => {
+    const doc = { Statement: [statement({ Action: [AWRWI, 'sts:TagSession'], Condition: { 'ForAllValues:StringEquals': { 'aws:TagKeys': ['teams', 'env'] }, Null: { 'aws:RequestTag/env': true } } })] };
+    const two = signToken({ [AWS_TAGS_CLAIM]: { principal_tags: { teams: ['team-a'], env: ['e'] } } });
+    expect(named(explain(doc, two), 'ForAllValues:StringEquals aws:TagKeys')).toEqual([
+      { group: G, name: 'ForAllValues:StringEquals aws:TagKeys', expected: '["teams","env"]', actual: '["teams","env"]', ok: true },
+    ]);
+    const v = explain(doc, tagged);
+    expect(named(v, 'Null aws:RequestTag/env')).toEqual([{ group: G, name: 'Null aws:RequestTag/env', expected: 'true', actual: '(absent)', ok: true }]);
+    expect(v.accepted).toBe(true);
+    expect(v.outcome).toEqual({ actions: [AWRWI, 'sts:TagSession'], session_tags: { teams: 'team-a' } });
+  });
+
+  it('with tags, TagSession must be allowed too; the note names it only when no Allow matches', () => {
+    const allowed = explain({ Statement: [statement({ Action: 'sts:*' })] }, tagged);
+    expect(named(allowed, 'sts:TagSession allowed')).toEqual([{ name: 'sts:TagSession allowed', expected: ALLOWED, actual: 'allowed by statement #1', ok: true }]);
+    const denied = explain({ Statement: [statement({ Action: 'sts:*' }), statement({ Effect: 'Deny', Action: 'sts:TagSession' })] }, tagged);
+    expect(named(denied, 'sts:TagSession allowed')).toEqual([{ name: 'sts:TagSession allowed', expected: ALLOWED, actual: 'denied by statement #2', ok: false }]);
+    expect(named(denied, `${AWRWI} allowed`)[0]?.ok).toBe(true);
+    expect(denied.accepted).toBe(false);
+    const missing = explain({ Statement: [statement()] }, tagged);
+    expect(named(missing, 'sts:TagSession allowed')).toEqual([
+      {
+        name: 'sts:TagSession allowed',
+        expected: ALLOWED,
+        actual: 'no Allow statement matches (implicit deny)',
+        ok: false,
+        note: `the token carries session tags (${AWS_TAGS_CLAIM}), so the trust policy must also allow sts:TagSession`,
+      },
+    ]);
+    // The note is for TagSession; AssumeRoleWithWebIdentity's refusal has none.
+    const none = explain({ Statement: [statement({ Action: 'iam:x' })] });
+    expect(named(none, `${AWRWI} allowed`)[0]?.note).toBeUndefined();
+  });
+
+  it('numbers and booleans in a condition compare as their text', () => {
+    const v = explain({ Statement: [statement({ Condition: { StringEquals: { [`${HP}:sub`]: [42, true, 'user-42'] } } })] });
+    expect(named(v, `StringEquals ${HP}:sub`)[0]).toMatchObject({ expected: '["42","true","user-42"]', ok: true });
+  });
+
+  it('the session name STS will set is a condition key', () => {
+    const cond = (name: string) => explain({ Statement: [statement({ Condition: { StringEquals: { 'sts:RoleSessionName': name } } })] }, signToken({ run_id: 'run-9' })).accepted;
+    expect(cond('Oz_Run_run-9')).toBe(true);
+    expect(cond('Oz_Run_run-1')).toBe(false);
+  });
+});
