@@ -437,3 +437,16 @@ describe('evaluateAwsTrustPolicy: conditions and their hints', () => {
     expect(cond('Oz_Run_run-1')).toBe(false);
   });
 });
+
+describe('evaluateAwsTrustPolicy: a role trusts providers of its own partition only', () => {
+  it.each([
+    ['arn:aws:iam::123456789012:role/r', `arn:aws:iam::123456789012:oidc-provider/${HP}`, true],
+    ['arn:aws:iam::123456789012:role/r', `arn:aws-cn:iam::123456789012:oidc-provider/${HP}`, false],
+    ['arn:aws-us-gov:iam::123456789012:role/r', `arn:aws-us-gov:iam::123456789012:oidc-provider/${HP}`, true],
+    ['arn:aws-us-gov:iam::123456789012:role/r', `arn:aws:iam::123456789012:oidc-provider/${HP}`, false],
+  ])('role %s, principal %s', (Arn, federated, ok) => {
+    const v = explain({ Role: { Arn, AssumeRolePolicyDocument: { Statement: [statement({ Principal: { Federated: federated } })] } } });
+    expect(named(v, 'principal')[0]?.ok).toBe(ok);
+    expect(v.accepted).toBe(ok);
+  });
+});
