@@ -88,7 +88,13 @@ describe('parseTrustPolicy accepts', () => {
     ['get-role output with the document as JSON text', JSON.stringify({ Role: { Arn: 'arn:aws:iam::1:role/r', AssumeRolePolicyDocument: JSON.stringify({ Statement: [statement()] }) } }), { statements: [statement()], roleArn: 'arn:aws:iam::1:role/r' }],
     ['get-role output without a string Arn', JSON.stringify({ Role: { Arn: 7, AssumeRolePolicyDocument: { Statement: [statement()] } } }), { statements: [statement()] }],
   ])('%s', (_what, text, expected) => {
-    expect(parseTrustPolicy(text, 'p')).toEqual(expected);
+    expect(parseTrustPolicy(text, 'p')).toStrictEqual(expected);
+  });
+
+  it('a document given as JSON text is not URL-decoded: only one that starts with % is', () => {
+    const doc = JSON.stringify({ Statement: [statement({ Sid: 'a%41' })] });
+    expect(parseTrustPolicy(JSON.stringify({ Role: { AssumeRolePolicyDocument: doc } }), 'p').statements[0]?.Sid).toBe('a%41');
+    expect(parseTrustPolicy(JSON.stringify({ Role: { AssumeRolePolicyDocument: encodeURIComponent(doc) } }), 'p').statements[0]?.Sid).toBe('a%41');
   });
 
   it('a document that starts with % but is not URL-encoding is read as it is (and so refused as JSON)', () => {
@@ -104,7 +110,7 @@ describe('parseOperator', () => {
     ['ForAllValues:StringEqualsIgnoreCaseIfExists', { base: 'StringEqualsIgnoreCase', set: 'ForAllValues', ifExists: true }],
     ['Null', { base: 'Null', ifExists: false }],
   ])('%s', (name, expected) => {
-    expect(parseOperator(name)).toEqual(expected);
+    expect(parseOperator(name)).toStrictEqual(expected);
   });
 
   it.each(['IfExists', 'ForAnyValue:', 'ForAllValues:NullIfExists', 'ForAnyValueStringEquals', 'stringequals'])('refuses %s', (name) => {
@@ -224,7 +230,7 @@ describe('sessionTagsOf', () => {
     ['transitive keys as a string', { [AWS_TAGS_CLAIM]: { principal_tags: { a: 'x' }, transitive_tag_keys: 'a' } }, { principalTags: { a: 'x' }, transitiveTagKeys: ['a'] }],
     ['transitive keys that are not strings', { [AWS_TAGS_CLAIM]: { principal_tags: {}, transitive_tag_keys: 5 } }, { principalTags: {} }],
   ])('%s', (_what, claims, expected) => {
-    expect(sessionTagsOf(claims)).toEqual(expected);
+    expect(sessionTagsOf(claims)).toStrictEqual(expected);
   });
 });
 
