@@ -456,3 +456,53 @@ describe('evaluateAwsTrustPolicy: a role trusts providers of its own partition o
     expect(v.accepted).toBe(ok);
   });
 });
+
+describe('evaluateAwsTrustPolicy: providers named by host alone', () => {
+  const token = signToken({ iss: 'https://oidc.example.com' });
+  it.each([
+    ['oidc.example.com', true],
+    ['OIDC.EXAMPLE.COM', true], // host names ignore case
+    ['other.example.com', false],
+    ['oidc.example.org', false],
+    ['oidc.example.com/oz', false],
+  ])('principal oidc-provider/%s', (resource, ok) => {
+    const v = explain({ Statement: [statement({ Principal: { Federated: `arn:aws:iam::123456789012:oidc-provider/${resource}` } })] }, token);
+    expect(named(v, 'principal')[0]).toMatchObject({ expected: 'arn:aws:iam::<account>:oidc-provider/oidc.example.com', ok });
+  });
+
+  it.each([
+    [`arn:aws:iam::123456789012:oidc-provider/other.example.com/oz`, false], // the same path on another host
+    [`arn:aws:iam::123456789012:oidc-provider/oidc.example.com/oz/`, false],
+  ])('principal %s for issuer https://oidc.example.com/oz', (federated, ok) => {
+    expect(named(explain({ Statement: [statement({ Principal: { Federated: federated } })] }), 'principal')[0]?.ok).toBe(ok);
+  });
+
+  it('a host name that differs by more than letter case is another host (ß is not ss)', () => {
+    const strasse = signToken({ iss: 'https://straße.example/oz' });
+    const v = explain({ Statement: [statement({ Principal: { Federated: 'arn:aws:iam::123456789012:oidc-provider/STRASSE.example/oz' } })] }, strasse);
+    expect(named(v, 'principal')[0]?.ok).toBe(false);
+    const bare = explain({ Statement: [statement({ Principal: { Federated: 'arn:aws:iam::123456789012:oidc-provider/STRASSE.example' } })] }, signToken({ iss: 'https://straße.example' }));
+    expect(named(bare, 'principal')[0]?.ok).toBe(false);
+  });
+});
+
+describe('further verdict details', () => {
+  it('? in StringLike is one character, even outside the Basic Multilingual Plane', () => {
+    expect(globToRegExp('a?b', false).test('a😀b')).toBe(true);
+    expect(evaluateCondition(parseOperator('StringLike'), ['a?b'], ['a😀b'])).toBe(true);
+  });
+
+  it('TagSession denied with no Allow statement for it: the note says it must also be allowed', () => {
+    const tagged = signToken({ [AWS_TAGS_CLAIM]: { principal_tags: { teams: ['team-a'] } } });
+    const v = explain({ Statement: [statement({ Effect: 'Deny', Action: 'sts:TagSession' })] }, tagged);
+    expect(named(v, 'sts:TagSession allowed')).toEqual([
+      {
+        name: 'sts:TagSession allowed',
+        expected: ALLOWED,
+        actual: 'denied by statement #1',
+        ok: false,
+        note: `the token carries session tags (${AWS_TAGS_CLAIM}), so the trust policy must also allow sts:TagSession`,
+      },
+    ]);
+  });
+});
