@@ -506,3 +506,43 @@ describe('further verdict details', () => {
     ]);
   });
 });
+
+describe('constants STS defines', () => {
+  it('session tags travel in the claim https://aws.amazon.com/tags', () => {
+    const v = explain({ Statement: [statement({ Action: 'sts:*' })] }, signToken({ 'https://aws.amazon.com/tags': { principal_tags: { teams: ['team-a'] } } }));
+    expect(v.relyingParty).toBe('aws');
+    expect(v.outcome).toEqual({ actions: [AWRWI, 'sts:TagSession'], session_tags: { teams: 'team-a' } });
+  });
+
+  it('the algorithms STS takes', () => {
+    expect(named(explain({ Statement: [statement()] }), 'signature algorithm (alg)')[0]?.expected).toBe('RS256 or RS384 or RS512 or ES256 or ES384 or ES512');
+  });
+});
+
+describe('remaining edge cases', () => {
+  it.each([
+    ['a**b', 'axyb', true], // consecutive wildcards are each a wildcard
+    ['a?*b', 'axyb', true],
+    ['a*?b', 'ab', false],
+  ])('StringLike %s against %s is %s', (pattern, text, expected) => {
+    expect(evaluateCondition(parseOperator('StringLike'), [pattern], [text])).toBe(expected);
+  });
+
+  it('a condition that fails on a key the token has gets no hint', () => {
+    const tagged = signToken({ [AWS_TAGS_CLAIM]: { principal_tags: { teams: ['team-b'] } } });
+    const v = explain({ Statement: [statement({ Action: 'sts:*', Condition: { StringEquals: { 'aws:RequestTag/teams': 'team-a' } } })] }, tagged);
+    expect(named(v, 'StringEquals aws:RequestTag/teams')).toEqual([
+      { group: 'statement #1: Allow', name: 'StringEquals aws:RequestTag/teams', expected: 'team-a', actual: 'team-b', ok: false },
+    ]);
+  });
+
+  it('a null principal matches nothing', () => {
+    const v = explain({ Statement: [statement({ Principal: null })] });
+    expect(named(v, 'principal')[0]).toMatchObject({ actual: 'null', ok: false });
+    expect(v.accepted).toBe(false);
+  });
+
+  it('a document that is not URL-encoding is refused with its own JSON error', () => {
+    expect(() => parseTrustPolicy(JSON.stringify({ Role: { AssumeRolePolicyDocument: '%E0%A4%A' } }), 'p')).toThrow(/^p is not JSON: (?!.*undefined)/);
+  });
+});
