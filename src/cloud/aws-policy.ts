@@ -395,7 +395,7 @@ function principalListMatches(principal: unknown, providerResource: string, acco
     const parts = arn.split(':');
     if (parts.length < 6 || parts[0] !== 'arn' || parts[2] !== 'iam') return false;
     if (account !== undefined && parts[4] !== account) return false;
-    // A role trusts only providers in its own partition (aws, aws-cn, aws-us-gov).
+    // A role trusts only providers in its own partition (aws, aws-cn, aws-us-gov, …).
     if (partition !== undefined && parts[1] !== partition) return false;
     return sameProvider(parts.slice(5).join(':'), providerResource);
   });
