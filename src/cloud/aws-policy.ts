@@ -284,7 +284,7 @@ export function evaluateAwsTrustPolicy(policy: TrustPolicy, token: DecodedJwt, o
 
   const applies: boolean[][] = policy.statements.map((statement, i) => {
     const group = `statement #${i + 1}${statement.Sid ? ` (${statement.Sid})` : ''}: ${statement.Effect}`;
-    const principalOk = principalMatches(statement, request.providerResource, account);
+    const principalOk = principalMatches(statement, request.providerResource, account, partition);
     checks.push(check('principal', expectedProvider, describePrincipal(statement), principalOk, undefined, group));
     const conditionsOk = conditionChecks(statement, request, group).map((c) => {
       checks.push(c);
@@ -379,12 +379,12 @@ function conditionHint(key: string, requestValues: readonly string[] | undefined
   return undefined;
 }
 
-function principalMatches(statement: PolicyStatement, providerResource: string, account: string | undefined): boolean {
-  if (statement.Principal !== undefined) return principalListMatches(statement.Principal, providerResource, account);
-  return !principalListMatches(statement.NotPrincipal, providerResource, account);
+function principalMatches(statement: PolicyStatement, providerResource: string, account: string | undefined, partition: string | undefined): boolean {
+  if (statement.Principal !== undefined) return principalListMatches(statement.Principal, providerResource, account, partition);
+  return !principalListMatches(statement.NotPrincipal, providerResource, account, partition);
 }
 
-function principalListMatches(principal: unknown, providerResource: string, account: string | undefined): boolean {
+function principalListMatches(principal: unknown, providerResource: string, account: string | undefined, partition: string | undefined): boolean {
   if (principal === '*') return true;
   if (!isObject(principal)) return false;
   const federated = principal.Federated;
@@ -395,6 +395,8 @@ function principalListMatches(principal: unknown, providerResource: string, acco
     const parts = arn.split(':');
     if (parts.length < 6 || parts[0] !== 'arn' || parts[2] !== 'iam') return false;
     if (account !== undefined && parts[4] !== account) return false;
+    // A role trusts only providers in its own partition (aws, aws-cn, aws-us-gov, …).
+    if (partition !== undefined && parts[1] !== partition) return false;
     return sameProvider(parts.slice(5).join(':'), providerResource);
   });
 }
