@@ -22,10 +22,12 @@ export function sessionNameForRun(runId: string): string {
   const plain = `${SESSION_PREFIX}${runId}`;
   if (SESSION_NAME.test(plain) && !HASH_SUFFIX.test(plain)) return plain;
 
-  const hash = createHash('sha256').update(runId, 'utf8').digest('hex').slice(0, HASH_LENGTH);
+  // A string is hashed as its UTF-8 bytes.
+  const hash = createHash('sha256').update(runId).digest('hex').slice(0, HASH_LENGTH);
   const room = MAX_SESSION_NAME - SESSION_PREFIX.length - 1 - HASH_LENGTH;
-  // Per code point, so that one emoji becomes one `-`, not two.
-  const sanitised = Array.from(runId, (c) => (/^[\w+=,.@-]$/.test(c) ? c : '-'))
+  // Per code point, so that one emoji becomes one `-`, not two; each is one character, so the
+  // class needs no anchors.
+  const sanitised = Array.from(runId, (c) => (/[\w+=,.@-]/.test(c) ? c : '-'))
     .slice(0, room)
     .join('');
   return `${SESSION_PREFIX}${sanitised}.${hash}`;
