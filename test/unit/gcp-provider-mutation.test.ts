@@ -39,6 +39,8 @@ describe('parseGcpProvider refuses what is not an OIDC workload identity pool pr
     ['attributeCondition that is not a string', { name: NAME, oidc, attributeCondition: true }, 'attributeCondition must be a CEL expression'],
     ['a name that is not a string', { name: 5, oidc }, 'name must be projects/N/locations/global/workloadIdentityPools/POOL/providers/PROVIDER'],
     ['a name that is not a provider resource', { name: `${POOL}/providers/a/b`, oidc }, 'name must be projects/N/locations/global/workloadIdentityPools/POOL/providers/PROVIDER'],
+    ['a name that is a list holding a provider resource', { name: [NAME], oidc }, 'name must be projects/N/locations/global/workloadIdentityPools/POOL/providers/PROVIDER'],
+    ['a name with text before the resource', { name: `x/${NAME}`, oidc }, 'name must be projects/N/locations/global/workloadIdentityPools/POOL/providers/PROVIDER'],
     ['neither a name nor allowed audiences', { oidc }, "with no oidc.allowedAudiences the provider's name is needed to know its audience"],
     ['no name and an empty audience list', { oidc: { ...oidc, allowedAudiences: [] } }, "with no oidc.allowedAudiences the provider's name is needed to know its audience"],
   ])('%s', (_what, doc, why) => {
