@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatClaims, MAX_AWS_TOKEN_LENGTH, sessionTagsProblem, STS_AUDIENCE, tokenLengthProblem, type ClaimFormats } from '../../src/core/claim-formats.js';
+import { formatClaims, formattedIdentityClaims, MAX_AWS_TOKEN_LENGTH, sessionTagsProblem, STS_AUDIENCE, tokenLengthProblem, type ClaimFormats } from '../../src/core/claim-formats.js';
 import type { RunClaims } from '../../src/core/claims.js';
 
 const run: RunClaims = { sub: 'user-42', run_id: 'run-1', teams: ['abc123'], environment: 'env-1', host: 'warp' };
@@ -37,5 +37,25 @@ describe('tokenLengthProblem bounds only tokens for STS', () => {
     ['a token of exactly the bound for STS', 'x'.repeat(MAX_AWS_TOKEN_LENGTH), STS_AUDIENCE, undefined],
   ])('%s', (_what, token, audience, problem) => {
     expect(tokenLengthProblem(token, audience)).toBe(problem);
+  });
+});
+
+describe('formattedIdentityClaims passes on the limit a format breaks', () => {
+  const input = { issuer: 'https://i', audience: STS_AUDIENCE, lifetimeSeconds: 60, now: new Date('2026-06-01T12:00:00Z'), jti: 'j' };
+  it.each<[string, RunClaims, ClaimFormats, string]>([
+    [
+      'a subject over 255 characters',
+      { ...run, sub: 'u'.repeat(250) },
+      { subjectClaims: ['run_id', 'sub'] },
+      `the subject "run_id:run-1:sub:${'u'.repeat(63)}…" is 267 characters long, more than the 255 OIDC and AWS allow`,
+    ],
+    [
+      'a session tag value over 256 characters',
+      { ...run, environment: 'e'.repeat(257) },
+      { sessionTags: ['environment'] },
+      `the AWS session tag environment = "${'e'.repeat(80)}…" is 257 characters long, more than AWS's 256`,
+    ],
+  ])('%s', (_what, claims, formats, problem) => {
+    expect(formattedIdentityClaims(claims, input, formats)).toStrictEqual({ ok: false, problem });
   });
 });
