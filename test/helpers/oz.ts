@@ -68,7 +68,8 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
       env: opts.env as NodeJS.ProcessEnv,
       cwd: opts.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: opts.timeoutMs ?? 30_000,
+      // Generous: a first use creates and fsyncs a key, which a busy CI disk can make slow.
+      timeout: opts.timeoutMs ?? 45_000,
     });
     let stdout = '';
     let stderr = '';
