@@ -12,5 +12,9 @@ export default defineConfig({
     hookTimeout: 60_000,
     // End-to-end tests spawn the built CLI and real SDKs; two cores do not gain from more.
     maxWorkers: 2,
+    // A run of the built CLI has, rarely, not exited: seen a few times in full runs, never in
+    // hundreds of runs of the same commands alone. One more try keeps such a run from failing
+    // the suite; a test that fails twice still fails.
+    retry: 1,
   },
 });
