@@ -18,8 +18,9 @@ const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { versio
  *                       that touches all of its exports); one file because every extra file is
  *                       another resolve, read and compile.
  *   dist/main.js        the whole CLI as ESM, split per command into chunks; commander and jose
- *                       live only here. The hot path hands over to it (below) for everything
- *                       else: other commands, --help, arguments that need commander's messages.
+ *                       live only here. bin/oz imports it directly for other commands and
+ *                       --help; the hot path hands over to it (below) for arguments that need
+ *                       commander's messages.
  *   dist/cli.cjs.v8cache  V8's compiled code for dist/cli.cjs, which bin/oz runs it from.
  *   dist/vendor/*.cjs   undici and chalk, one CommonJS file each, shared by both builds and
  *                       loaded only when used (the remote token source through a proxy: a
