@@ -17,7 +17,7 @@ const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { versio
  *                       resolution, a link and, for every built-in module imported, a facade
  *                       that touches all of its exports); one file because every extra file is
  *                       another resolve, read and compile.
- *   dist/main.js        the whole CLI as ESM, split per command into chunks; commander and jose
+ *   dist/main.cjs       the whole CLI, one CommonJS file; commander and jose
  *                       live only here. bin/oz imports it directly for other commands and
  *                       --help; the hot path hands over to it (below) for arguments that need
  *                       commander's messages.
@@ -27,7 +27,7 @@ const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { versio
  *                       direct request goes over node:http; colour on a terminal).
  *
  * The hand-over: in the hot build, main.ts's `import('./program.js')` is replaced with a
- * module that imports dist/main.js, which runs main.ts again from the start, in a world of
+ * module that requires dist/main.cjs, which runs main.ts again from the start, in a world of
  * its own (its own OzError class, its own error handling), so no object crosses from one
  * build to the other. The hot path's fast parsers return false before doing anything when
  * they cannot handle the arguments, so running main again repeats nothing observable.
@@ -66,9 +66,9 @@ const vendorPlugin = {
 };
 
 /**
- * In the hot build, the commander program is dist/main.js, run from the start. The import()
+ * In the hot build, the commander program is dist/main.cjs, run from the start. The require()
  * lives in dist/hand-over.cjs, an ordinary CommonJS file, because dist/cli.cjs may be run from
- * a V8 code cache (bin/oz), where a dynamic import has no loader to call.
+ * a V8 code cache (bin/oz), whose module wrapper is built by hand.
  */
 const handOverPlugin = {
   name: 'oz-hand-over',
@@ -119,13 +119,14 @@ export default defineConfig([
   {
     ...common,
     entry: { main: 'src/cli/main.ts' },
-    format: ['esm'],
-    splitting: true,
+    // One CommonJS file, as the single executable is: loaded as split ESM chunks, the program
+    // now and then never finished loading (a start that hung with nothing printed, a few times in
+    // thousands of runs), which the single executable, one CommonJS bundle, never did.
+    format: ['cjs'],
+    outExtension: () => ({ js: '.cjs' }),
+    splitting: false,
     treeshake: true,
     esbuildPlugins: [vendorPlugin],
-    // commander is CommonJS and requires node built-ins, and the vendor files are reached
-    // through require: an ESM bundle has no `require` of its own.
-    banner: { js: "import { createRequire as __ozCreateRequire } from 'node:module'; const require = __ozCreateRequire(import.meta.url);" },
   },
   {
     ...common,
@@ -142,7 +143,7 @@ export default defineConfig([
     shims: true,
     esbuildPlugins: [handOverPlugin, vendorPlugin],
     async onSuccess() {
-      writeFileSync('dist/hand-over.cjs', "'use strict';\nmodule.exports = () => import('./main.js');\n");
+      writeFileSync('dist/hand-over.cjs', "'use strict';\nmodule.exports = () => require('./main.cjs');\n");
       // The build's identity, which bin/oz matches against the code cache's first line.
       const built = readFileSync('dist/cli.cjs', 'utf8');
       writeFileSync('dist/cli.cjs', `${built}\n//# oz-build ${createHash('sha256').update(built).digest('hex')}\n`);

@@ -47,6 +47,6 @@ describe('npm pack, then npm install -g of the tarball', () => {
     expect(JSON.parse(r.stdout).claims.aud).toBe('sts.amazonaws.com');
     const v = await run('oz', ['--version'], { env });
     expect(v.stdout).toBe(`${pkg.version}\n`);
-    expect(existsSync(join(prefix, 'lib', 'node_modules', ...pkg.name.split('/'), 'dist', 'main.js'))).toBe(true);
+    expect(existsSync(join(prefix, 'lib', 'node_modules', ...pkg.name.split('/'), 'dist', 'main.cjs'))).toBe(true);
   });
 });
