@@ -125,7 +125,9 @@ export default defineConfig([
     format: ['cjs'],
     outExtension: () => ({ js: '.cjs' }),
     splitting: false,
-    treeshake: true,
+    // As for the hot build: rollup's pass would hoist every require() to the top of the file,
+    // loading node:http, TLS and the rest for `oz issuer jwks`.
+    treeshake: false,
     esbuildPlugins: [vendorPlugin],
   },
   {
