@@ -1,7 +1,7 @@
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES, OzError } from '../core/errors.js';
 import { COMMANDS, GROUPS, optionHelp, type CommandSpec } from './spec.js';
-import { fail, note, silenceStderr } from './output.js';
+import { fail, silenceStderr } from './output.js';
 import { disableDebug } from '../core/debug.js';
 import { runCommand } from './run.js';
 

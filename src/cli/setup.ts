@@ -1,6 +1,6 @@
 import { OzError } from '../core/errors.js';
 import { readIssuerUrl } from '../core/context.js';
-import { DEFAULT_SUBJECT_CLAIMS, checkCloudIssuer, parseSubjectClaims, type Scope, type TeamBy } from '../cloud/scope.js';
+import { DEFAULT_SUBJECT_CLAIMS, checkCloudIssuer, parseSubjectClaims, type Scope } from '../cloud/scope.js';
 import { out, note } from './output.js';
 import type { OptionsOf, SETUP_AWS, SETUP_AZURE, SETUP_GCP, SETUP_SCOPE_OPTIONS } from './spec.js';
 

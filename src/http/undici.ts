@@ -1,6 +1,6 @@
 import { Client, Pool, ProxyAgent, type Dispatcher } from 'undici';
 import type { Socket } from 'node:net';
-import { answerTimedOut, bodyStalled, connectTimedOut, CONNECT_TIMEOUT_MS, type HttpAnswer, type HttpRequest, type Transport } from './transport.js';
+import { answerTimedOut, bodyStalled, connectTimedOut, CONNECT_TIMEOUT_MS, type Transport } from './transport.js';
 
 /**
  * Requests through a forward proxy, by undici: plain-http targets go to the proxy as

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { AWS_STS_AUDIENCE } from './aws.js';
 import { sessionNameForRun } from './aws-session.js';
-import { parseFrom, readSetting, type Env } from '../core/settings.js';
+import { parseFrom, readSetting, type Env, type Setting } from '../core/settings.js';
 import * as S from './settings.js';
-import { OzError, describeCause, quote } from '../core/errors.js';
+import { OzError, quote } from '../core/errors.js';
 import { buildExternalAccountConfig, executableCommand, gcpAudience, gcpTokenAudienceClaim, validateGcpFederation, type GcpFederation } from './gcp.js';
 import { assertPrivateDir, ensurePrivateDir, tryUnlink } from '../core/securefile.js';
 import { issueToken, isRemoteMode, type IssuedToken } from './sources/index.js';
@@ -131,7 +131,7 @@ export interface PreparePlan {
 }
 
 /** A setting's value: its flag, else its variable (an empty one counts as unset). */
-function pick(setting: S.SettingOf<string>, flag: string | undefined, env: Env): string | undefined {
+function pick(setting: Setting<string>, flag: string | undefined, env: Env): string | undefined {
   return readSetting(setting, env, flag === '' ? undefined : flag)?.value;
 }
 

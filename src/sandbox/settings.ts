@@ -1,6 +1,4 @@
 import { anyText, type Setting } from '../core/settings.js';
-
-export type SettingOf<T> = Setting<T>;
 import { durationAtMost } from '../core/duration.js';
 import { parseHttpUrl } from '../core/url.js';
 import { checkRoleArn } from './aws.js';
