@@ -7,7 +7,7 @@
 // of the whole CLI, so a start deserialises a heap in which oz is already loaded. Nothing is
 // downloaded: the executable is the node that runs this script.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'tsup';
@@ -39,84 +39,130 @@ if (!readFileSync(process.execPath).includes(`${FUSE}:0`)) fatal(`${process.exec
 mkdirSync(dirname(OUT), { recursive: true });
 const work = mkdtempSync(join(dirname(OUT), '.build-'));
 try {
-  // undici is bundled in, behind the flag the other builds set before loading it (see
-  // tsup.config.ts: V8 would otherwise compile its WebAssembly parser twice before exiting).
-  const liftoffUndici = {
-    name: 'oz-sea-undici',
+  const ASSETS = join(ROOT, 'src/cli/sea-assets.ts');
+  // undici and chalk are assets of their own (src/cli/sea-assets.ts), compiled when first used;
+  // undici behind the flag the other builds set before loading it (see tsup.config.ts: V8 would
+  // otherwise compile its WebAssembly parser twice before exiting).
+  const vendorFromAssets = {
+    name: 'oz-sea-vendor',
     setup(b) {
-      b.onResolve({ filter: /^undici$/ }, (args) =>
-        args.importer.includes('/node_modules/') ? undefined : { path: 'undici', namespace: 'oz-sea-undici' },
+      b.onResolve({ filter: /^(undici|chalk)$/ }, (args) =>
+        args.importer.includes('/node_modules/') ? undefined : { path: args.path, namespace: 'oz-sea-vendor' },
       );
-      b.onLoad({ filter: /.*/, namespace: 'oz-sea-undici' }, () => ({
-        contents: `require('node:v8').setFlagsFromString('--liftoff-only');\nmodule.exports = require(${JSON.stringify(join(ROOT, 'src/vendor/undici.cjs'))});`,
+      b.onLoad({ filter: /.*/, namespace: 'oz-sea-vendor' }, (args) => ({
+        contents:
+          (args.path === 'undici' ? "require('node:v8').setFlagsFromString('--liftoff-only');\n" : '') +
+          `module.exports = require(${JSON.stringify(ASSETS)}).bundled(${JSON.stringify(args.path)});`,
         resolveDir: ROOT,
         loader: 'js',
       }));
     },
   };
-  // One CommonJS file: inside a snapshot, require() reaches built-in modules only.
-  await build({
-    config: false,
-    silent: true,
-    entry: { oz: join(ROOT, 'src/cli/sea.ts') },
-    outDir: work,
-    format: ['cjs'],
-    outExtension: () => ({ js: '.cjs' }),
-    platform: 'node',
-    target: 'node20',
-    splitting: false,
-    treeshake: false,
-    sourcemap: false,
-    minify: false,
-    clean: false,
-    dts: false,
-    noExternal: [/.*/],
-    define: { __OZ_VERSION__: JSON.stringify(version) },
-    // tsup's default writes require('node:sea') as require('sea'), which does not exist: `sea`
-    // is one of the built-ins Node serves only under its node: name.
-    removeNodeProtocol: false,
-    esbuildPlugins: [liftoffUndici],
-  });
+  // In the snapshot, main.ts's full program is the `program` asset, run from the start.
+  const programFromAssets = {
+    name: 'oz-sea-program',
+    setup(b) {
+      b.onResolve({ filter: /^\.\/program\.js$/ }, (args) =>
+        args.importer.endsWith('src/cli/main.ts') ? { path: 'program', namespace: 'oz-sea-program' } : undefined,
+      );
+      b.onLoad({ filter: /.*/, namespace: 'oz-sea-program' }, () => ({
+        contents: `import { bundled } from ${JSON.stringify(ASSETS)};\nexport async function runProgram() { bundled('program'); }\n`,
+        resolveDir: ROOT,
+        loader: 'ts',
+      }));
+    },
+  };
+  // One CommonJS file each: inside a snapshot, and in what its main function compiles,
+  // require() reaches built-in modules only.
+  const bundle = (entry, plugins, minify) =>
+    build({
+      config: false,
+      silent: true,
+      entry,
+      outDir: work,
+      format: ['cjs'],
+      outExtension: () => ({ js: '.cjs' }),
+      platform: 'node',
+      target: 'node20',
+      splitting: false,
+      // esbuild keeps each require() where it is; rollup's pass would hoist them all to the top.
+      treeshake: false,
+      sourcemap: false,
+      minify,
+      clean: false,
+      dts: false,
+      noExternal: [/.*/],
+      define: { __OZ_VERSION__: JSON.stringify(version) },
+      // tsup's default writes require('node:sea') as require('sea'), which does not exist: `sea`
+      // is one of the built-ins Node serves only under its node: name.
+      removeNodeProtocol: false,
+      esbuildPlugins: plugins,
+      metafile: true,
+    });
+  await bundle({ oz: join(ROOT, 'src/cli/sea.ts') }, [programFromAssets, vendorFromAssets], true);
 
-  // A dynamic import() left in the bundle would fail at run time: a snapshot has no module loader.
-  const bundled = readFileSync(join(work, 'oz.cjs'), 'utf8');
-  // (esbuild writes the specifier in double quotes; undici's JSDoc types use single ones.)
-  const left = bundled.match(/(?<![\w.$])import\("[^"]*"\)/g);
-  if (left) die(`the bundle still imports at run time: ${[...new Set(left)].join(', ')}`);
+  // The snapshot is deserialised at every start: only the hot path belongs in it.
+  const meta = JSON.parse(readFileSync(join(work, 'metafile-cjs.json'), 'utf8'));
+  for (const pkg of ['commander', 'jose', 'undici', 'chalk', '@bufbuild']) {
+    if (Object.keys(meta.inputs).some((f) => f.includes(`node_modules/${pkg}/`))) die(`the snapshot's bundle holds ${pkg}: it belongs in an asset (src/cli/sea-assets.ts)`);
+  }
 
-  const blob = join(work, 'oz.blob');
-  const config = join(work, 'sea-config.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      main: join(work, 'oz.cjs'),
-      output: blob,
-      useSnapshot: true,
-      // Google's libraries parse stderr with stdout in --format gcp: not even this warning.
-      disableExperimentalSEAWarning: true,
-    }),
-  );
-  const made = spawnSync(process.execPath, ['--experimental-sea-config', config], { cwd: work, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
-  if (made.status !== 0) die(`the snapshot failed:\n${made.stderr}`);
-  // Node warns about built-ins it has not vetted for snapshots; one it refuses ends the build above.
-  for (const line of made.stderr.split('\n')) if (/^warning: |Warning: /.test(line) && !/ExperimentalWarning/.test(line)) console.warn(line);
+  await bundle({ program: join(ROOT, 'src/cli/sea-program.ts') }, [vendorFromAssets], true);
+  await bundle({ undici: join(ROOT, 'src/vendor/undici.cjs'), chalk: join(ROOT, 'node_modules/chalk/source/index.js') }, [], true);
+  // A dynamic import() left in a bundle would fail at run time: neither a snapshot nor a script
+  // compiled by node:vm has a module loader. (esbuild writes the specifier in double quotes.)
+  for (const file of ['oz.cjs', 'program.cjs']) {
+    const left = readFileSync(join(work, file), 'utf8').match(/(?<![\w.$])import\("[^"]*"\)/g);
+    if (left) die(`${file} still imports at run time: ${[...new Set(left)].join(', ')}`);
+  }
 
-  const exe = join(work, 'oz');
-  copyFileSync(process.execPath, exe);
-  chmodSync(exe, 0o755);
-  // postject's LIEF prints harmless notes about ELF section names; keep its output for failures.
-  const log = [];
-  const { warn, log: info } = console;
-  console.warn = console.log = (...a) => log.push(a.join(' '));
-  try {
-    await inject(exe, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: FUSE });
-  } catch (e) {
+  const assets = { 'program.cjs': join(work, 'program.cjs'), 'undici.cjs': join(work, 'undici.cjs'), 'chalk.cjs': join(work, 'chalk.cjs') };
+  /** node with the blob injected, at `exe`: the snapshot taken from oz.cjs, and `assets`. */
+  const makeExecutable = async (exe, assets) => {
+    const blob = join(work, 'oz.blob');
+    const config = join(work, 'sea-config.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        main: join(work, 'oz.cjs'),
+        output: blob,
+        useSnapshot: true,
+        assets,
+        // Google's libraries parse stderr with stdout in --format gcp: not even this warning.
+        disableExperimentalSEAWarning: true,
+      }),
+    );
+    const made = spawnSync(process.execPath, ['--experimental-sea-config', config], { cwd: work, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+    if (made.status !== 0) die(`the snapshot failed:\n${made.stderr}`);
+    // Node warns about built-ins it has not vetted for snapshots; one it refuses ends the build above.
+    for (const line of made.stderr.split('\n')) if (/^warning: |Warning: /.test(line) && !/ExperimentalWarning/.test(line)) console.warn(line);
+    copyFileSync(process.execPath, exe);
+    chmodSync(exe, 0o755);
+    // postject's LIEF prints harmless notes about ELF section names; keep its output for failures.
+    const log = [];
+    const { warn, log: info } = console;
+    console.warn = console.log = (...a) => log.push(a.join(' '));
+    try {
+      await inject(exe, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: FUSE });
+    } catch (e) {
+      console.warn = warn;
+      console.log = info;
+      die(`postject failed: ${e.message}\n${log.join('\n')}`);
+    }
     console.warn = warn;
     console.log = info;
-    die(`postject failed: ${e.message}\n${log.join('\n')}`);
-  }
-  console.warn = warn;
-  console.log = info;
+  };
+
+  // Twice: the first executable runs the program once (a command, which builds the whole
+  // commander program) to write V8's code cache for it (sea-assets.ts, OZ_WRITE_CODE_CACHE),
+  // and the second carries that cache as one more asset.
+  const exe = join(work, 'oz');
+  await makeExecutable(exe, assets);
+  const cache = join(work, 'program.v8cache');
+  const cacheEnv = { PATH: '/usr/bin:/bin', HOME: work, OZ_DATA_DIR: join(work, 'cache-data'), OZ_RUN_ID: 'code-cache', OZ_WRITE_CODE_CACHE: cache };
+  const cached = spawnSync(exe, ['federate', 'whoami'], { encoding: 'utf8', env: cacheEnv });
+  if (cached.status !== 0 || !existsSync(cache)) die(`the first build cannot run the program: ${cached.stderr.trim()}`);
+  await makeExecutable(exe, { ...assets, 'program.v8cache': cache });
 
   const check = spawnSync(exe, ['--version'], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
   if (check.stdout.trim() !== version) die(`the built executable says ${JSON.stringify(check.stdout.trim() || check.stderr.trim())}, not ${version}`);

@@ -141,6 +141,21 @@ describe.skipIf(!existsSync(SEA))('the single executable (dist/sea/oz)', () => {
     expect(r.stderr).toMatch(/^oz: invalid --duration "soon"[^\n]*\n$/);
   });
 
+  it("hands what the hot path's parser cannot take to the whole program, from the same file", async () => {
+    // A typo on issue-token: the fast parser declines, and the program (an asset compiled at
+    // run time) gives commander's message; in the gcp format the failure is the JSON response.
+    const typo = await oz(['federate', 'issue-token', '--audiense', 'a']);
+    expect(typo).toMatchObject({ code: 2, stdout: '' });
+    expect(typo.stderr).toMatch(/^oz: unknown option '--audiense'[^\n]*\n$/);
+    const gcp = await oz(['federate', 'issue-token', '--format', 'gcp', '--audiense', 'a']);
+    expect(gcp).toMatchObject({ code: 2, stderr: '' });
+    expect(JSON.parse(gcp.stdout)).toMatchObject({ version: 1, success: false, code: 'usage' });
+    // The program's own help for a hot command.
+    const help = await oz(['federate', 'prepare', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--aws-role-arn');
+  });
+
   it('loads its HTTP client when asked for the token service, and says in one line that none answers', async () => {
     // A loopback port that nobody listens on: connections are refused at once.
     const port = await new Promise<number>((done) => {

@@ -3,12 +3,12 @@ import { resolve } from 'node:path';
 let singleExecutable: (() => string | undefined) | undefined;
 
 /**
- * Called by the single executable's entry (sea.ts) when it starts from its snapshot, with how
- * to find its own path: asked only when a command needs it, so issue-token does not load
- * node:sea at every start.
+ * Called by the single executable's entries (sea.ts, sea-program.ts) when they start. Its path
+ * is asked of node:sea only when a command needs it, so issue-token does not load node:sea at
+ * every start (and node:sea is not one of the built-ins Node has vetted for snapshots).
  */
-export function runningAsSingleExecutable(path: () => string | undefined): void {
-  singleExecutable = path;
+export function runningAsSingleExecutable(): void {
+  singleExecutable = () => ((require('node:sea') as typeof import('node:sea')).isSea() ? process.execPath : undefined);
 }
 
 /**

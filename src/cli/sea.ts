@@ -4,17 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startupSnapshot } from 'node:v8';
 import { runningAsSingleExecutable } from './executable.js';
+import { bundled } from './sea-assets.js';
 
 /**
- * Entry of the single executable, dist/sea/oz (build-sea.mjs). Its bundle holds the
- * whole CLI, and Node runs it once, at build time, to take a V8 startup snapshot; each start of
- * the executable then deserialises that heap instead of bootstrapping Node and compiling oz.
+ * Entry of the single executable, dist/sea/oz (build-sea.mjs). Its bundle holds the hot path
+ * (the rest of oz is in assets beside it, see sea-assets.ts), and Node runs it once, at build
+ * time, to take a V8 startup snapshot; each start of the executable then deserialises that heap
+ * instead of bootstrapping Node and compiling oz.
  *
  * What is evaluated here is frozen into the snapshot, so it must not read anything that belongs
  * to one run (argv, the environment, the clock, stdio, the key). The modules below only define
  * functions and constants when they are loaded. main.ts reads argv at its top level, so it is
  * loaded by the deserialised main function, at run time. node:http and node:tls cannot be in a
- * Node 20 snapshot at all: undici and the server are loaded by the commands that use them.
+ * Node 20 snapshot at all: they are loaded by the commands that use them.
  */
 function warm(): Promise<unknown> {
   // process.stdout is a pipe when Google's libraries or `$(oz …)` read it, and Node builds a
@@ -33,15 +35,15 @@ function warm(): Promise<unknown> {
 
 /**
  * V8 keeps the compiled code of every function that has run in the snapshot, so the first call
- * at each start is not a compilation. This runs the hot path once, the way `issue-token` and
- * `prepare` do, on a throwaway key in a temporary directory that is gone before the snapshot
- * is taken; nothing it returns is kept. If it fails, the executable only starts a little slower.
+ * at each start is not a compilation. This runs the hot path once, the way `issue-token` (in
+ * each format) and `prepare` do, in the run context a platform sets, on a throwaway key in a
+ * temporary directory that is gone before the snapshot is taken; what they print goes nowhere
+ * and nothing they return is kept. A failure here fails the build.
  */
 async function rehearse(): Promise<void> {
   const { ISSUE_TOKEN, PREPARE } = await import('./spec.js');
   const { parseFast, winningFormat } = await import('./fast-args.js');
-  const { jsonResult } = await import('./issue-token.js');
-  const { issueToken } = await import('../sandbox/sources/index.js');
+  const { issueTokenCommand } = await import('./issue-token.js');
   const { prepare } = await import('../sandbox/prepare.js');
   const { renderEnv } = await import('../sandbox/shell.js');
   const dir = mkdtempSync(join(tmpdir(), 'oz-snapshot-'));
@@ -50,29 +52,62 @@ async function rehearse(): Promise<void> {
   // rehearsal's UUIDs bypass it (the bundle looks randomUUID up on the module at each call).
   const uuid = crypto.randomUUID;
   crypto.randomUUID = () => uuid({ disableEntropyCache: true });
+  // The commands print through process.stdout and stderr, which must not be opened here: the
+  // snapshot would hold the build's streams. A sink stands in for both while they run.
+  const streams = (['stdout', 'stderr'] as const).map((name) => [name, Object.getOwnPropertyDescriptor(process, name)] as const);
+  const sink = { isTTY: false, write: () => true };
+  for (const [name] of streams) Object.defineProperty(process, name, { configurable: true, enumerable: true, get: () => sink });
   try {
-    const env = { OZ_DATA_DIR: join(dir, 'data'), OZ_RUN_ID: 'snapshot', OZ_SUBJECT: 'snapshot', OZ_TEAMS: 'snapshot' };
-    winningFormat(['--format', 'gcp']);
-    parseFast(ISSUE_TOKEN, ['--audience', 'sts.amazonaws.com', '--duration', '1h', '--format', 'json']);
-    parseFast(PREPARE, ['--aws-role-arn', 'arn:aws:iam::123456789012:role/r', '--dir', dir]);
-    // Twice: the first creates the key, the second reads it, as every later call does.
-    for (let i = 0; i < 2; i++) jsonResult(await issueToken(env, dir, new Date(), { audience: 'sts.amazonaws.com', requestedSeconds: 3600 }));
-    const prepared = await prepare(
-      { awsRoleArn: 'arn:aws:iam::123456789012:role/r', gcpProjectNumber: '123', gcpPoolId: 'pool-1', gcpProviderId: 'prov-1', dir: join(dir, 'prepared') },
-      { env, cwd: dir, now: new Date(), ozPath: '/oz', uid: process.getuid?.() },
-    );
+    const env = {
+      OZ_DATA_DIR: join(dir, 'data'),
+      OZ_ISSUER_URL: 'https://issuer.example.com',
+      OZ_RUN_ID: 'snapshot',
+      OZ_SUBJECT: 'snapshot',
+      OZ_TEAMS: 'snapshot',
+      OZ_ENVIRONMENT_ID: 'snapshot',
+      OZ_AGENT_NAME: 'snapshot',
+      OZ_SKILL_SPEC: 'snapshot',
+      OZ_HOST: 'snapshot',
+      OZ_MAX_RUN_DURATION: '4h',
+      GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE: '//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool-1/providers/prov-1',
+      GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE: 'urn:ietf:params:oauth:token-type:jwt',
+      GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE: join(dir, 'gcp-output.json'),
+    };
+    // The first call creates the key; every later one reads it, as every run after the first does.
+    const calls = [
+      ['--audience', 'sts.amazonaws.com'],
+      ['--audience', 'sts.amazonaws.com'],
+      ['--audience', 'api://AzureADTokenExchange', '--duration', '1h', '--format', 'json'],
+      ['--format', 'gcp'],
+    ];
+    for (const args of calls) {
+      winningFormat(args);
+      const opts = parseFast(ISSUE_TOKEN, args);
+      if (!opts) throw new Error(`cannot parse ${args.join(' ')}`);
+      await issueTokenCommand(opts, env);
+    }
+    const prepareArgs = ['--aws-role-arn', 'arn:aws:iam::123456789012:role/r', '--gcp-project-number', '123', '--gcp-pool-id', 'pool-1', '--gcp-provider-id', 'prov-1', '--dir', join(dir, 'prepared')];
+    const opts = parseFast(PREPARE, prepareArgs);
+    if (!opts) throw new Error(`cannot parse ${prepareArgs.join(' ')}`);
+    const prepared = await prepare(opts, { env, cwd: dir, now: new Date(), ozPath: '/oz', uid: process.getuid?.() });
     renderEnv(prepared.vars, 'sh');
-  } catch (e) {
-    console.warn(`warning: the snapshot holds no compiled hot path: ${e instanceof Error ? e.message : String(e)}`);
   } finally {
+    for (const [name, descriptor] of streams) if (descriptor) Object.defineProperty(process, name, descriptor);
     crypto.randomUUID = uuid;
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 function run(): void {
-  // node:sea is loaded only when asked: Node has not vetted it for snapshots.
-  runningAsSingleExecutable(() => ((require('node:sea') as typeof import('node:sea')).isSea() ? process.execPath : undefined));
+  // As bin/oz does: the commands that run on every refresh start in the snapshot's hot path;
+  // every other command, and any call for help, is the whole program (sea-assets.ts).
+  const args = process.argv.slice(2);
+  const hot = args[0] === 'federate' && (args[1] === 'issue-token' || args[1] === 'prepare') && !args.includes('--help') && !args.includes('-h');
+  if (!hot) {
+    bundled('program');
+    return;
+  }
+  runningAsSingleExecutable();
   void import('./main.js');
 }
 
