@@ -60,7 +60,7 @@ export const haveHyperfine = () => spawnSync('hyperfine', ['--version']).status 
  */
 function hyperfineRound(cmds, scratch) {
   const out = `${scratch}/round.json`;
-  const argv = ['-N', '--runs', '1', '--warmup', '0', '--style', 'none', '--export-json', out];
+  const argv = ['-N', '--output', 'pipe', '--runs', '1', '--warmup', '0', '--style', 'none', '--export-json', out];
   for (const c of cmds) argv.push([c.file, ...c.args].map(shellWord).join(' '));
   const r = spawnSync('hyperfine', argv, { env: cmds[0].env, cwd: cmds[0].cwd, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`hyperfine: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
