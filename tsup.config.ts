@@ -87,14 +87,31 @@ const handOverPlugin = {
 /**
  * dist/cli.cjs.v8cache: V8's code cache for the hot path, taken from a real `issue-token` run
  * so that it holds the functions that run compiled (bin/oz writes it when OZ_WRITE_CODE_CACHE
- * names the file). The first run creates the throwaway key; the second is the steady state.
+ * names the file). The first run creates the throwaway key; the second is the steady state, in
+ * the run context a platform sets, and in the gcp format, whose path holds nearly all of the
+ * plain one's (the response and its output file besides).
  */
 function writeCodeCache(): void {
   const home = mkdtempSync(join(tmpdir(), 'oz-code-cache-'));
   try {
-    const env = { PATH: process.env.PATH ?? '', HOME: home, OZ_DATA_DIR: join(home, 'data'), OZ_RUN_ID: 'code-cache' };
-    const args = ['bin/oz', 'federate', 'issue-token', '--audience', 'code-cache'];
-    spawnSync(process.execPath, args, { env, stdio: 'ignore' });
+    const env = {
+      PATH: process.env.PATH ?? '',
+      HOME: home,
+      OZ_DATA_DIR: join(home, 'data'),
+      OZ_ISSUER_URL: 'https://issuer.example.com',
+      OZ_RUN_ID: 'code-cache',
+      OZ_SUBJECT: 'code-cache',
+      OZ_TEAMS: 'code-cache',
+      OZ_ENVIRONMENT_ID: 'code-cache',
+      OZ_AGENT_NAME: 'code-cache',
+      OZ_SKILL_SPEC: 'code-cache',
+      OZ_HOST: 'code-cache',
+      GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE: '//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool-1/providers/prov-1',
+      GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE: 'urn:ietf:params:oauth:token-type:jwt',
+      GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE: join(home, 'gcp-output.json'),
+    };
+    spawnSync(process.execPath, ['bin/oz', 'federate', 'issue-token', '--audience', 'code-cache'], { env, stdio: 'ignore' });
+    const args = ['bin/oz', 'federate', 'issue-token', '--format', 'gcp'];
     const r = spawnSync(process.execPath, args, { env: { ...env, OZ_WRITE_CODE_CACHE: 'dist/cli.cjs.v8cache' }, stdio: 'ignore' });
     if (r.status !== 0) console.warn('warning: no code cache for dist/cli.cjs: the issue-token run failed');
   } finally {
