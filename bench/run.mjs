@@ -242,7 +242,7 @@ function skip(title, why) {
 console.log(`oz benchmarks — node ${results.machine.node}, ${results.machine.cpus} × ${results.machine.cpu}, Linux ${results.machine.kernel}, load ${results.machine.loadavg}`);
 const MiB = (file) => `${(statSync(file).size / 2 ** 20).toFixed(1)} MiB`;
 const measured = flags.sea ? `a copy of ${SEA} (single executable, ${MiB(SEA)}; node itself is ${MiB(process.execPath)})` : flags.oz ? OZ : `a copy of ${DEFAULT_OZ} and dist/`;
-console.log(`oz: ${measured}; runs timed by ${ENGINE === 'hyperfine' ? 'hyperfine -N, one invocation per round' : "Node's spawnSync (about 2 ms of its own per run, on both sides)"}; ${flags['inherit-env'] ? "this shell's environment" : 'a scrubbed environment'}`);
+console.log(`oz: ${measured}; runs timed by ${ENGINE === 'hyperfine' ? 'hyperfine -N --output=pipe, one invocation per round' : "Node's spawnSync (about 2 ms of its own per run, on both sides)"}; ${flags['inherit-env'] ? "this shell's environment" : 'a scrubbed environment'}`);
 if (ENGINE === 'spawn') console.log('note: hyperfine is not installed (Debian: apt-get install hyperfine); spawnSync adds the same constant to both sides, which flatters the ratios a little');
 if (loadavg()[0] > 0.5 * cpus().length) console.log('note: the machine is busy; ratios hold up better than absolute times, but expect noise');
 

@@ -56,7 +56,9 @@ export const haveHyperfine = () => spawnSync('hyperfine', ['--version']).status 
  * One round timed by hyperfine: each command once, in the order given, with no shell (-N).
  * hyperfine's own fork/exec/wait costs about 0.7 ms a run here against about 2 ms for Node's
  * spawnSync, and that cost lands on oz and the floor alike, so the lower it is the less it
- * flatters the ratio. The commands share one environment (hyperfine's own).
+ * flatters the ratio. The commands share one environment (hyperfine's own). Their stdout is a
+ * pipe that hyperfine reads and discards, as Google's libraries and `$(oz …)` read oz: with
+ * hyperfine's default, /dev/null, Node writes to a file instead of building a pipe's stream.
  */
 function hyperfineRound(cmds, scratch) {
   const out = `${scratch}/round.json`;
