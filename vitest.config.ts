@@ -14,7 +14,9 @@ export default defineConfig({
     maxWorkers: 2,
     // A run of the built CLI has, rarely, not exited: seen a few times in full runs, never in
     // hundreds of runs of the same commands alone. One more try keeps such a run from failing
-    // the suite; a test that fails twice still fails.
+    // the suite; a test that fails twice still fails, and the retries reporter names every test
+    // that needed its retry at the end of each run.
     retry: 1,
+    reporters: ['default', './test/helpers/retries-reporter.ts'],
   },
 });
