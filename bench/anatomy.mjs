@@ -10,11 +10,11 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseFlags } from './lib/flags.mjs';
 import { pemOf, RUN_CONTEXT } from './lib/measure.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const { values: flags } = parseArgs({ options: { runs: { type: 'string' }, oz: { type: 'string' }, format: { type: 'string' } } });
+const flags = parseFlags({ runs: { type: 'string' }, oz: { type: 'string' }, format: { type: 'string' } }, 'usage: node bench/anatomy.mjs [--runs 15] [--oz PATH] [--format gcp]');
 const RUNS = Number(flags.runs ?? 15);
 const OZ = flags.oz ? resolve(flags.oz) : join(HERE, '..', 'bin', 'oz');
 const FLOOR = join(HERE, 'floor-sign.cjs');

@@ -7,25 +7,21 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseFlags } from './lib/flags.mjs';
 import { flood, memoryOf, mib, probe, watch } from './lib/flood.mjs';
 import { quantile } from './lib/measure.mjs';
 
-const { values: args } = parseArgs({
-  options: {
+const args = parseFlags(
+  {
     connections: { type: 'string', default: '300' },
     pipeline: { type: 'string', default: '2000' },
     seconds: { type: 'string', default: '5' },
     oz: { type: 'string', default: resolve(import.meta.dirname, '../bin/oz') },
     'serve-arg': { type: 'string', multiple: true, default: [] },
     json: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
   },
-});
-if (args.help) {
-  console.log(`usage: node bench/flood.mjs [--connections 300] [--pipeline 2000] [--seconds 5] [--oz PATH] [--serve-arg ARG]... [--json]`);
-  process.exit(0);
-}
+  'usage: node bench/flood.mjs [--connections 300] [--pipeline 2000] [--seconds 5] [--oz PATH] [--serve-arg ARG]... [--json]',
+);
 
 const home = mkdtempSync(join(tmpdir(), 'oz-flood-'));
 const env = { PATH: process.env.PATH, HOME: home, OZ_DATA_DIR: join(home, 'data'), TMPDIR: home, LANG: 'C.UTF-8' };

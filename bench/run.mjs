@@ -14,7 +14,7 @@ import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
-import { parseArgs } from 'node:util';
+import { parseFlags } from './lib/flags.mjs';
 import { haveHyperfine, haveTimeV, interleave, interleaveRss, pemOf, RUN_CONTEXT, TIME_V } from './lib/measure.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -41,8 +41,8 @@ const USAGE = `usage: node bench/run.mjs [options]
                        removed) instead of a scrubbed one; see the README's Performance section
   --keep               keep the temporary directory`;
 
-const { values: flags } = parseArgs({
-  options: {
+const flags = parseFlags(
+  {
     quick: { type: 'boolean' },
     runs: { type: 'string' },
     warmup: { type: 'string' },
@@ -56,13 +56,9 @@ const { values: flags } = parseArgs({
     'inherit-env': { type: 'boolean' },
     keep: { type: 'boolean' },
     'refresher-seconds': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
   },
-});
-if (flags.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+  USAGE,
+);
 const num = (v, d) => (v === undefined ? d : Number(v));
 const RUNS = num(flags.runs, flags.quick ? 15 : 100);
 const WARMUP = num(flags.warmup, flags.quick ? 3 : 5);
