@@ -7,6 +7,8 @@ export function out(text: string): void {
 }
 
 let stderrSilenced = false;
+/** Whether oz opened stderr: asking the stream itself would open it. */
+let stderrOpened = false;
 
 /**
  * Google's libraries merge the executable's stderr into its stdout before parsing it as
@@ -44,7 +46,14 @@ export function retryNotice(): ((what: string, boundSeconds: number) => void) | 
 }
 
 export function note(text: string): void {
-  if (!stderrSilenced) process.stderr.write(`${text}\n`);
+  if (stderrSilenced) return;
+  stderrOpened = true;
+  process.stderr.write(`${text}\n`);
+}
+
+/** Whether something oz printed is still queued in a stream (an asynchronous pipe, say). */
+export function outputPending(): boolean {
+  return process.stdout.writableLength > 0 || (stderrOpened && process.stderr.writableLength > 0);
 }
 
 /** Print a failure as one line on stderr and set the exit status; never a stack trace. */
@@ -53,6 +62,7 @@ export async function fail(e: unknown): Promise<void> {
   process.exitCode = exitCode;
   if (stderrSilenced) return;
   // The failure is what matters: colour that cannot load must not replace it with a stack trace.
+  stderrOpened = true;
   const paint = await painter(process.stderr).catch(() => undefined);
   const prefix = paint ? paint.red.bold('oz:') : 'oz:';
   process.stderr.write(`${prefix} ${message}\n`);
