@@ -16,6 +16,7 @@ export const CORE_MODULES = {
   'src/sandbox/shell.ts': true,
   'src/core/claims.ts': true,
   'src/core/jwt.ts': true,
+  'src/core/jws.ts': true,
   'src/core/url.ts': true,
   'src/platform/rate-limit.ts': true,
   'src/sandbox/sources/retry.ts': true,
