@@ -41,8 +41,12 @@ const discard = {
  * in --format gcp, whose stderr is silenced).
  */
 export function retryNotice(): ((what: string, boundSeconds: number) => void) | undefined {
-  if (stderrSilenced || process.stderr.isTTY !== true) return undefined;
-  return (what, boundSeconds) => note(`oz: ${what}; retrying for up to ${boundSeconds}s (OZ_TOKEN_TIMEOUT)`);
+  if (stderrSilenced) return undefined;
+  // Whether stderr is a terminal is asked only when a retry happens: opening process.stderr to
+  // look (building a pipe's stream, say) costs about 0.3 ms that a call with no retry need not pay.
+  return (what, boundSeconds) => {
+    if (process.stderr.isTTY === true) note(`oz: ${what}; retrying for up to ${boundSeconds}s (OZ_TOKEN_TIMEOUT)`);
+  };
 }
 
 export function note(text: string): void {
