@@ -1,5 +1,4 @@
-import * as nodeCrypto from 'node:crypto';
-import { createECDH, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createECDH, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, hash, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OzError, describeCause, quote } from './errors.js';
@@ -57,9 +56,11 @@ const DATA_DIR_CHECK = {
   instead: 'set OZ_DATA_DIR to a private directory such as ~/.local/share/oz',
 } as const;
 
-// crypto.hash (Node 20.12+), read off the namespace so that an older Node 20 still loads this
-// module: for a process that hashes once it costs about half of what a Hash object does.
-const oneShotHash = (nodeCrypto as { hash?: (alg: string, data: string, enc: 'base64url') => string }).hash;
+// crypto.hash is Node 20.12+; for a process that hashes once it costs about half of what a Hash
+// object does. The bundles are CommonJS, where this import is a property read that an older
+// Node 20 answers with undefined (a namespace import would copy all of node:crypto's exports
+// at every start).
+const oneShotHash: ((alg: string, data: string, enc: 'base64url') => string) | undefined = typeof hash === 'function' ? hash : undefined;
 
 /** RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order. */
 export function jwkThumbprint(jwk: JsonWebKey): string {
