@@ -124,8 +124,9 @@ function checkValue(name: string, value: string): void {
     );
   }
   // An unpaired surrogate has no UTF-8 form: it would be printed as U+FFFD and read back
-  // as a different value.
-  if (/\p{Cs}/u.test(value)) {
+  // as a different value. In a Unicode-mode pattern a range of surrogates matches only
+  // unpaired ones (a pair is one code point), as \p{Cs} does, without building a property class.
+  if (/[\uD800-\uDFFF]/u.test(value)) {
     throw new OzError(
       'usage',
       `the value of ${name} is not valid Unicode (it has an unpaired UTF-16 surrogate): ${quote(value)}`,

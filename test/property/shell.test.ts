@@ -72,3 +72,30 @@ describe.each(SHELLS)('$name (property)', (shell) => {
     );
   });
 });
+
+describe('values no environment can hold (property)', () => {
+  // Any UTF-16 string, lone surrogates and NUL included: refused exactly when it has a NUL or
+  // an unpaired surrogate (String.prototype.isWellFormed, in Node 20's V8), whatever the shell.
+  it('refuses a value exactly when it has a NUL byte or an unpaired surrogate', () => {
+    const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+    // Code units, not code points: surrogate halves alone, in pairs and in the wrong order.
+    const unit = fc.oneof(fc.integer({ min: 0xd800, max: 0xdfff }), fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0, 0x41));
+    const utf16 = fc.oneof(
+      fc.array(unit, { maxLength: 12 }).map((units) => String.fromCharCode(...units)),
+      fc.array(fc.constantFrom('a', '\u{1F642}', '\ud83d', '\ude42', '\0'), { maxLength: 6 }).map((parts) => parts.join('')),
+    );
+    fc.assert(
+      fc.property(utf16, fc.constantFrom<ShellKind>('sh', 'fish', 'dotenv'), (value, kind) => {
+        const holdable = !value.includes('\0') && wellFormed(value);
+        let refused = false;
+        try {
+          renderEnv([['OZ_P', value]], kind);
+        } catch {
+          refused = true;
+        }
+        expect(refused, JSON.stringify(value)).toBe(!holdable);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
