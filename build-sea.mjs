@@ -41,7 +41,7 @@ const work = mkdtempSync(join(dirname(OUT), '.build-'));
 try {
   const ASSETS = join(ROOT, 'src/cli/sea-assets.ts');
   // undici and chalk are assets of their own (src/cli/sea-assets.ts), compiled when first used;
-  // undici behind the flag the other builds set before loading it (see tsup.config.ts: V8 would
+  // undici with the flag the other builds set once it is loaded (see tsup.config.ts: V8 would
   // otherwise compile its WebAssembly parser twice before exiting).
   const vendorFromAssets = {
     name: 'oz-sea-vendor',
@@ -51,8 +51,8 @@ try {
       );
       b.onLoad({ filter: /.*/, namespace: 'oz-sea-vendor' }, (args) => ({
         contents:
-          (args.path === 'undici' ? "require('node:v8').setFlagsFromString('--liftoff-only');\n" : '') +
-          `module.exports = require(${JSON.stringify(ASSETS)}).bundled(${JSON.stringify(args.path)});`,
+          `module.exports = require(${JSON.stringify(ASSETS)}).bundled(${JSON.stringify(args.path)});` +
+          (args.path === 'undici' ? "\nrequire('node:v8').setFlagsFromString('--liftoff-only');" : ''),
         resolveDir: ROOT,
         loader: 'js',
       }));

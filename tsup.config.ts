@@ -45,7 +45,11 @@ const VENDOR = { undici: 'vendor/undici', chalk: 'vendor/chalk' } as const;
  * one, and the process does not exit before that second compilation is done: about 60 ms of
  * every proxied remote `issue-token` on 2 cores, for a CLI that parses one response. --liftoff-only
  * keeps the first compilation only. It applies to WebAssembly compiled after it is set, and
- * oz has no other WebAssembly on that path (`oz issuer serve` answers with node:http).
+ * oz has no other WebAssembly on that path (`oz issuer serve` answers with node:http). It is set
+ * once undici is loaded, not before: V8 checks its flags against every code cache, so each of
+ * Node's built-in modules loaded after a flag changes is compiled from source (undici loads a
+ * good many: set first, the flag made a proxied `issue-token` about 10 % slower). undici
+ * compiles llhttp at its first connection, after this.
  */
 const vendorPlugin = {
   name: 'oz-vendor',
@@ -58,8 +62,8 @@ const vendorPlugin = {
     build.onResolve({ filter: /.*/, namespace: 'oz-vendor' }, (args: { path: string }) => ({ path: args.path, external: true }));
     build.onLoad({ filter: /.*/, namespace: 'oz-vendor' }, (args: { path: string }) => ({
       contents:
-        (args.path === 'undici' ? "require('node:v8').setFlagsFromString('--liftoff-only');\n" : '') +
-        `module.exports = require(${JSON.stringify(`./${VENDOR[args.path as keyof typeof VENDOR]}.cjs`)});`,
+        `module.exports = require(${JSON.stringify(`./${VENDOR[args.path as keyof typeof VENDOR]}.cjs`)});` +
+        (args.path === 'undici' ? "\nrequire('node:v8').setFlagsFromString('--liftoff-only');" : ''),
       loader: 'js',
     }));
   },
