@@ -1,11 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { decode, oz, run, scrubbedEnv, tempDir } from '../helpers/oz.js';
 import { OZ_BIN_IS_SINGLE_FILE } from '../helpers/oz.js';
 import { useTokenService, GCP_AUD, grant, sandbox, problem } from '../helpers/token-service.js';
+// The benchmark's proxy, so that the proxied path is tested through the one it is timed through.
+import { forwardProxy as loopbackProxy } from '../../bench/lib/forward-proxy.cjs';
 
 /**
  * The sandbox's client against misbehaving services (503s, 429s, a dead port, a service that
@@ -79,39 +81,7 @@ async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
 /** A forward proxy on loopback that records what it is asked and refuses anything off loopback. */
 async function forwardProxy(): Promise<{ url: string; seen: string[] }> {
   const seen: string[] = [];
-  const proxy = createServer((req, res) => {
-    seen.push(`${req.method} ${req.url}`);
-    const target = new URL(req.url ?? '/');
-    if (target.hostname !== '127.0.0.1') {
-      res.writeHead(403).end();
-      return;
-    }
-    const upstream = httpRequest(
-      { host: '127.0.0.1', port: target.port, method: req.method, path: `${target.pathname}${target.search}`, headers: req.headers, agent: false },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
-    upstream.on('error', () => res.writeHead(502).end());
-    req.pipe(upstream);
-  });
-  proxy.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    seen.push(`CONNECT ${req.url}`);
-    const [host, port] = (req.url ?? '').split(':');
-    if (host !== '127.0.0.1') {
-      socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
-      return;
-    }
-    const upstream = connect(Number(port), '127.0.0.1', () => {
-      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      upstream.write(head);
-      upstream.pipe(socket);
-      socket.pipe(upstream);
-    });
-    upstream.on('error', () => socket.destroy());
-    socket.on('error', () => upstream.destroy());
-  });
+  const proxy = loopbackProxy((line) => seen.push(line));
   const port = await listen(proxy);
   servers.push({ close: () => proxy.close() });
   return { url: `http://127.0.0.1:${port}`, seen };
