@@ -13,6 +13,7 @@ import { AZURE_AD_TOKEN_EXCHANGE, startEntraStandIn, type EntraStandIn } from '.
 import { startProxyTrap, type ProxyTrap } from '../helpers/proxy-trap.js';
 import { makeTestCertificates, type TestCertificates } from '../helpers/tls.js';
 import { decode, oz, OZ_BIN, run, scrubbedEnv, tempDir } from '../helpers/oz.js';
+import { parseEnv0 } from '../helpers/shells.js';
 import { serve, type Served } from '../helpers/serve.js';
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -52,10 +53,6 @@ afterAll(async () => {
   await certs?.close();
   await rm(issuerHome, { recursive: true, force: true });
 });
-
-function parseEnv0(out: string): Record<string, string> {
-  return Object.fromEntries(out.split('\0').filter((e) => e.includes('=')).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
-}
 
 /** The AZURE_* variables a shell has after `eval "$(oz federate prepare …)"`. */
 async function prepared(env: Record<string, string>, dir: string, extra: string[] = []): Promise<Record<string, string>> {

@@ -2,6 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decode, oz, OZ_BIN, run, scrubbedEnv, tempDir } from '../helpers/oz.js';
+import { parseEnv0, SOURCING_SHELLS } from '../helpers/shells.js';
 
 /** `prepare --azure-*` and `--token` through the built CLI: files, variables, refusals, cleanup. */
 
@@ -124,18 +125,6 @@ describe('refused input writes nothing and prints nothing on stdout', () => {
   });
 });
 
-/** Each shell sources prepare's output for its syntax, then dumps its environment. */
-const SHELLS: [string, string, (cmd: string) => string][] = [
-  ['sh', '/bin/sh', (cmd) => `eval "$(${cmd})" || exit 9; env -0`],
-  ['bash', 'bash', (cmd) => `eval "$(${cmd})" || exit 9; env -0`],
-  ['zsh', 'zsh', (cmd) => `eval "$(${cmd})" || exit 9; env -0`],
-  ['fish', 'fish', (cmd) => `${cmd} | source; or exit 9; env -0`],
-];
-
-function parseEnv0(out: string): Record<string, string> {
-  return Object.fromEntries(out.split('\0').filter((e) => e.includes('=')).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
-}
-
 describe('every shell kind', () => {
   const args = [...AZURE, '--token', 'vault=https://vault.example.com'];
   const expected = () => ({
@@ -146,7 +135,7 @@ describe('every shell kind', () => {
     OZ_TOKEN_FILE_VAULT: join(dir, 'token-vault'),
   });
 
-  it.each(SHELLS)('%s sources the Azure and token-file variables', async (_shell, bin, script) => {
+  it.each(SOURCING_SHELLS)('%s sources the Azure and token-file variables', async (_shell, bin, script) => {
     const shell = _shell;
     const r = await run(bin, ['-c', script(`'${OZ_BIN}' federate prepare --dir '${dir}' ${args.join(' ')} --shell ${shell}`)], { env });
     expect(r.code, r.stderr).toBe(0);

@@ -2,6 +2,7 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { OZ_BIN, oz, run, scrubbedEnv, tempDir } from '../helpers/oz.js';
+import { parseEnv0, SOURCING_SHELLS } from '../helpers/shells.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/oz-agent';
 const GCP_FLAGS = ['--gcp-project-number', '123456789012', '--gcp-pool-id', 'oz-pool', '--gcp-provider-id', 'oz-provider', '--gcp-project-id', 'my-project'];
@@ -15,30 +16,13 @@ const HOSTILE = [
   'x'.repeat(200),
 ];
 
-/** Each shell sources prepare's output for its syntax, then dumps its environment. */
-const SHELLS: [string, string, (cmd: string) => string][] = [
-  ['sh', '/bin/sh', (cmd) => `eval "$(${cmd})" || exit 9; env -0`],
-  ['bash', 'bash', (cmd) => `eval "$(${cmd})" || exit 9; env -0`],
-  ['zsh', 'zsh', (cmd) => `eval "$(${cmd})" || exit 9; env -0`],
-  ['fish', 'fish', (cmd) => `${cmd} | source; or exit 9; env -0`],
-];
-
-function parseEnv0(out: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const entry of out.split('\0')) {
-    const i = entry.indexOf('=');
-    if (i > 0) env[entry.slice(0, i)] = entry.slice(i + 1);
-  }
-  return env;
-}
-
 let home: string;
 beforeAll(() => {
   home = tempDir('oz-shells-');
 });
 
 describe.each(HOSTILE.map((v, i) => [i, v] as const))('hostile run ID and directory #%i', (i, value) => {
-  it.each(SHELLS)('%s sources prepare output: nothing executes and every value round-trips', async (shell, bin, script) => {
+  it.each(SOURCING_SHELLS)('%s sources prepare output: nothing executes and every value round-trips', async (shell, bin, script) => {
     const work = join(home, `${shell}-${i}`);
     mkdirSync(work);
     const dir = join(work, value.slice(0, 200));
