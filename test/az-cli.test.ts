@@ -10,11 +10,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAz } from './helpers/azure-clients.js';
 import { makeTempDir } from './helpers/clients.js';
-import { AZURE_AD_TOKEN_EXCHANGE, startEntraStandIn } from './helpers/entra.js';
+import { AZURE_AD_TOKEN_EXCHANGE, startEntraBehindTrap } from './helpers/entra.js';
 import type { EntraStandIn } from './helpers/entra.js';
-import { startProxyTrap } from './helpers/proxy-trap.js';
 import type { ProxyTrap } from './helpers/proxy-trap.js';
-import { makeTestCertificates } from './helpers/tls.js';
 import type { TestCertificates } from './helpers/tls.js';
 import { startTestIssuer } from './helpers/test-issuer.js';
 import type { TestIssuer } from './helpers/test-issuer.js';
@@ -30,19 +28,17 @@ let entra: EntraStandIn;
 let trap: ProxyTrap;
 let dir: string;
 let cleanup: () => Promise<void>;
+let closeEntra: () => Promise<void>;
 
 describe.skipIf(!hasAz)('az CLI against the Entra stand-in', () => {
   beforeAll(async () => {
     issuer = await startTestIssuer();
-    certs = await makeTestCertificates({ dns: ['login.microsoftonline.com'] });
-    entra = await startEntraStandIn({ tenantId: TENANT, tls: certs, applications: { [CLIENT]: [{ issuer: issuer.url, subject: SUBJECT }] } });
-    trap = await startProxyTrap({ tunnels: { 'login.microsoftonline.com:443': entra.port } });
+    ({ certs, entra, trap, close: closeEntra } = await startEntraBehindTrap({ tenantId: TENANT, applications: { [CLIENT]: [{ issuer: issuer.url, subject: SUBJECT }] } }));
     ({ dir, cleanup } = await makeTempDir('oz-az-'));
   });
 
   afterAll(async () => {
-    await Promise.all([issuer?.close(), entra?.close(), trap?.close()]);
-    await Promise.all([certs?.close(), cleanup?.()]);
+    await Promise.all([issuer?.close(), closeEntra?.(), cleanup?.()]);
   });
 
   it('az login --federated-token stops at instance discovery: the stand-in authority is not Microsoft\'s', async () => {

@@ -7,14 +7,12 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { azureIdentityToken, azureWorkloadIdentityEnv } from './helpers/azure-clients.js';
 import { makeTempDir, writeWebIdentityTokenFile } from './helpers/clients.js';
-import { AZURE_AD_TOKEN_EXCHANGE, CLIENT_ASSERTION_TYPE_JWT_BEARER, startEntraStandIn } from './helpers/entra.js';
+import { AZURE_AD_TOKEN_EXCHANGE, CLIENT_ASSERTION_TYPE_JWT_BEARER, startEntraBehindTrap, startEntraStandIn } from './helpers/entra.js';
 import type { EntraStandIn } from './helpers/entra.js';
-import { startProxyTrap } from './helpers/proxy-trap.js';
 import type { ProxyTrap } from './helpers/proxy-trap.js';
 import { decode, oz, scrubbedEnv as ozScrubbedEnv, tempDir as ozTempDir } from './helpers/oz.js';
 import { serve } from './helpers/serve.js';
 import type { Served } from './helpers/serve.js';
-import { makeTestCertificates } from './helpers/tls.js';
 import type { TestCertificates } from './helpers/tls.js';
 import { startTestIssuer } from './helpers/test-issuer.js';
 import type { TestIssuer } from './helpers/test-issuer.js';
@@ -31,13 +29,12 @@ let entra: EntraStandIn;
 let trap: ProxyTrap;
 let dir: string;
 let cleanup: () => Promise<void>;
+let closeEntra: () => Promise<void>;
 
 beforeAll(async () => {
   issuer = await startTestIssuer();
-  certs = await makeTestCertificates({ dns: ['login.microsoftonline.com'] });
-  entra = await startEntraStandIn({
+  ({ certs, entra, trap, close: closeEntra } = await startEntraBehindTrap({
     tenantId: TENANT,
-    tls: certs,
     applications: {
       [CLIENT]: [
         { name: 'oz-run', issuer: issuer.url, subject: SUBJECT },
@@ -45,16 +42,12 @@ beforeAll(async () => {
       ],
       [OTHER_CLIENT]: [{ issuer: 'https://token.actions.githubusercontent.com', subject: SUBJECT }],
     },
-  });
-  // login.microsoftonline.com is tunnelled to the stand-in, so that instance discovery (which
-  // MSAL always asks of that host) is answered by it on loopback; every other host is cut.
-  trap = await startProxyTrap({ tunnels: { 'login.microsoftonline.com:443': entra.port } });
+  }));
   ({ dir, cleanup } = await makeTempDir('oz-azure-'));
 });
 
 afterAll(async () => {
-  await Promise.all([issuer?.close(), entra?.close(), trap?.close()]);
-  await Promise.all([certs?.close(), cleanup?.()]);
+  await Promise.all([issuer?.close(), closeEntra?.(), cleanup?.()]);
 });
 
 const now = () => Math.floor(Date.now() / 1000);

@@ -9,9 +9,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { azureIdentityToken } from '../helpers/azure-clients.js';
-import { AZURE_AD_TOKEN_EXCHANGE, startEntraStandIn, type EntraStandIn } from '../helpers/entra.js';
-import { startProxyTrap, type ProxyTrap } from '../helpers/proxy-trap.js';
-import { makeTestCertificates, type TestCertificates } from '../helpers/tls.js';
+import { AZURE_AD_TOKEN_EXCHANGE, startEntraBehindTrap, type EntraStandIn } from '../helpers/entra.js';
+import type { ProxyTrap } from '../helpers/proxy-trap.js';
+import type { TestCertificates } from '../helpers/tls.js';
 import { decode, oz, OZ_BIN, run, scrubbedEnv, tempDir } from '../helpers/oz.js';
 import { parseEnv0 } from '../helpers/shells.js';
 import { serve, type Served } from '../helpers/serve.js';
@@ -24,6 +24,7 @@ const CREDENTIALS = ['WorkloadIdentityCredential', 'DefaultAzureCredential'] as 
 let certs: TestCertificates;
 let entra: EntraStandIn;
 let trap: ProxyTrap;
+let closeEntra: () => Promise<void>;
 let issuerHome: string;
 let issuerEnv: Record<string, string>;
 let served: Served;
@@ -34,23 +35,19 @@ beforeAll(async () => {
   // One oz key serves both modes: the embedded issuer signs with it in the sandbox's own data
   // directory, and `serve` publishes its discovery and JWKS (and is the token service).
   served = await serve(issuerEnv, ['--rate-limit', '0']);
-  certs = await makeTestCertificates({ dns: ['login.microsoftonline.com'] });
-  entra = await startEntraStandIn({
+  ({ certs, entra, trap, close: closeEntra } = await startEntraBehindTrap({
     tenantId: TENANT,
-    tls: certs,
     applications: {
       [CLIENT]: [
         { name: 'embedded-run', issuer: served.url, subject: 'user-42' },
         { name: 'granted-run', issuer: served.url, subject: 'user-7' },
       ],
     },
-  });
-  trap = await startProxyTrap({ tunnels: { 'login.microsoftonline.com:443': entra.port } });
+  }));
 });
 
 afterAll(async () => {
-  await Promise.all([entra?.close(), trap?.close(), served?.stop('SIGKILL')]);
-  await certs?.close();
+  await Promise.all([closeEntra?.(), served?.stop('SIGKILL')]);
   await rm(issuerHome, { recursive: true, force: true });
 });
 

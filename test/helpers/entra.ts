@@ -29,6 +29,8 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { TokenRejected, verifyWebIdentityToken } from './standins.js';
 import type { JwtClaims, JwtHeader } from './standins.js';
+import { startProxyTrap, type ProxyTrap } from './proxy-trap.js';
+import { makeTestCertificates, type TestCertificates } from './tls.js';
 
 export const AZURE_AD_TOKEN_EXCHANGE = 'api://AzureADTokenExchange';
 export const CLIENT_ASSERTION_TYPE_JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -419,4 +421,22 @@ export async function startEntraStandIn(opts: EntraOptions): Promise<EntraStandI
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * Entra ID as Microsoft's clients reach it in these tests: the stand-in, with a certificate that
+ * also names login.microsoftonline.com, behind a proxy trap that tunnels that host to it (MSAL
+ * always asks it for instance discovery) and cuts every other host.
+ */
+export async function startEntraBehindTrap(
+  opts: Omit<EntraOptions, 'tls'>,
+): Promise<{ certs: TestCertificates; entra: EntraStandIn; trap: ProxyTrap; close(): Promise<void> }> {
+  const certs = await makeTestCertificates({ dns: ['login.microsoftonline.com'] });
+  const entra = await startEntraStandIn({ ...opts, tls: certs });
+  const trap = await startProxyTrap({ tunnels: { 'login.microsoftonline.com:443': entra.port } });
+  const close = async (): Promise<void> => {
+    await Promise.all([entra.close(), trap.close()]);
+    await certs.close();
+  };
+  return { certs, entra, trap, close };
 }
