@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rehearsalEnv } from './src/cli/rehearsal.js';
 
 const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 
@@ -98,22 +99,7 @@ const handOverPlugin = {
 function writeCodeCache(): void {
   const home = mkdtempSync(join(tmpdir(), 'oz-code-cache-'));
   try {
-    const env = {
-      PATH: process.env.PATH ?? '',
-      HOME: home,
-      OZ_DATA_DIR: join(home, 'data'),
-      OZ_ISSUER_URL: 'https://issuer.example.com',
-      OZ_RUN_ID: 'code-cache',
-      OZ_SUBJECT: 'code-cache',
-      OZ_TEAMS: 'code-cache',
-      OZ_ENVIRONMENT_ID: 'code-cache',
-      OZ_AGENT_NAME: 'code-cache',
-      OZ_SKILL_SPEC: 'code-cache',
-      OZ_HOST: 'code-cache',
-      GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE: '//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool-1/providers/prov-1',
-      GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE: 'urn:ietf:params:oauth:token-type:jwt',
-      GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE: join(home, 'gcp-output.json'),
-    };
+    const env = { PATH: process.env.PATH ?? '', HOME: home, ...rehearsalEnv(home) };
     spawnSync(process.execPath, ['bin/oz', 'federate', 'issue-token', '--audience', 'code-cache'], { env, stdio: 'ignore' });
     const args = ['bin/oz', 'federate', 'issue-token', '--format', 'gcp'];
     const r = spawnSync(process.execPath, args, { env: { ...env, OZ_WRITE_CODE_CACHE: 'dist/cli.cjs.v8cache' }, stdio: 'ignore' });

@@ -17,10 +17,7 @@ import type * as Vm from 'node:vm';
  * with, and compiles afresh from one that does not match.
  */
 
-const loaded = new Map<string, unknown>();
-
 export function bundled(name: 'program' | 'undici' | 'chalk'): unknown {
-  if (loaded.has(name)) return loaded.get(name);
   const sea = require('node:sea') as typeof Sea;
   const vm = require('node:vm') as typeof Vm;
   const filename = `${process.execPath}:${name}.cjs`;
@@ -36,6 +33,5 @@ export function bundled(name: 'program' | 'undici' | 'chalk'): unknown {
   if (writeTo) process.once('exit', () => (require('node:fs') as typeof import('node:fs')).writeFileSync(writeTo, script.createCachedData()));
   const module = { exports: {} as unknown };
   (script.runInThisContext() as (...a: unknown[]) => void)(module.exports, require, module, filename, process.execPath);
-  loaded.set(name, module.exports);
   return module.exports;
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { startupSnapshot } from 'node:v8';
 import { runningAsSingleExecutable } from './executable.js';
 import { bundled } from './sea-assets.js';
+import { rehearsalEnv } from './rehearsal.js';
 
 /**
  * Entry of the single executable, dist/sea/oz (build-sea.mjs). Its bundle holds the hot path
@@ -58,21 +59,7 @@ async function rehearse(): Promise<void> {
   const sink = { isTTY: false, write: () => true };
   for (const [name] of streams) Object.defineProperty(process, name, { configurable: true, enumerable: true, get: () => sink });
   try {
-    const env = {
-      OZ_DATA_DIR: join(dir, 'data'),
-      OZ_ISSUER_URL: 'https://issuer.example.com',
-      OZ_RUN_ID: 'snapshot',
-      OZ_SUBJECT: 'snapshot',
-      OZ_TEAMS: 'snapshot',
-      OZ_ENVIRONMENT_ID: 'snapshot',
-      OZ_AGENT_NAME: 'snapshot',
-      OZ_SKILL_SPEC: 'snapshot',
-      OZ_HOST: 'snapshot',
-      OZ_MAX_RUN_DURATION: '4h',
-      GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE: '//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool-1/providers/prov-1',
-      GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE: 'urn:ietf:params:oauth:token-type:jwt',
-      GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE: join(dir, 'gcp-output.json'),
-    };
+    const env = rehearsalEnv(dir);
     // The first call creates the key; every later one reads it, as every run after the first does.
     const calls = [
       ['--audience', 'sts.amazonaws.com'],
