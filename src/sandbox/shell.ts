@@ -150,6 +150,14 @@ function powershellQuote(value: string): string {
 const DOTENV_PLAIN = /^[A-Za-z0-9_./:@%+,=-]*$/;
 
 /**
+ * Form 4 below: one line, no `#`, no quote first, and nothing at either end that a reader trims
+ * from an unquoted value. The npm package trims JavaScript's whitespace (`\s`); python-dotenv
+ * trims Python's, which also counts the separators U+001C–U+001F and NEL (U+0085).
+ */
+const DOTENV_BARE = /^(?![\s\x1c-\x1f\x85'"`#])[^#\r\n]*$/;
+const DOTENV_TRIMMED_END = /[\s\x1c-\x1f\x85]$/;
+
+/**
  * One `NAME=value` line in the first of four forms that carries the value unchanged
  * through both the `dotenv` npm package and python-dotenv (default options):
  *
@@ -163,8 +171,9 @@ const DOTENV_PLAIN = /^[A-Za-z0-9_./:@%+,=-]*$/;
  * 3. `NAME="value"` with newline and CR written as `\n` and `\r` (the only escapes the npm
  *    package decodes) when the value has no `\` and no `"`.
  * 4. unquoted again when the value is on one line, has no `#`, does not start with a quote
- *    and has no whitespace at either end: neither reader decodes anything in an unquoted
- *    value, so this keeps backslashes that forms 2 and 3 cannot.
+ *    and has no whitespace at either end (Python's included, {@link DOTENV_BARE}): neither
+ *    reader decodes anything in an unquoted value, so this keeps backslashes that forms 2 and
+ *    3 cannot.
  *
  * python-dotenv expands `${…}` in every form, so a value containing `${` fits none. What
  * fits none is refused with a usage error that points at `--shell json`, rather than
@@ -177,7 +186,7 @@ function dotenvLine(name: string, value: string): string {
     if (!/[\\"]/.test(value)) {
       return `${name}="${value.replaceAll('\n', '\\n').replaceAll('\r', '\\r')}"\n`;
     }
-    if (/^[^\s'"`#][^#\r\n]*$/.test(value) && !/\s$/.test(value)) return `${name}=${value}\n`;
+    if (DOTENV_BARE.test(value) && !DOTENV_TRIMMED_END.test(value)) return `${name}=${value}\n`;
   }
   throw new OzError(
     'usage',

@@ -69,6 +69,7 @@ describe('renderEnv', () => {
     ["'quoted'\n", 'A="\'quoted\'\\n"\n'],
     ['ends\\', 'A=ends\\\n'],
     ['a\\\\b', 'A=a\\\\b\n'],
+    ['a\u0085\\\\b', 'A=a\u0085\\\\b\n'],
     ["\\'", "A=\\'\n"],
     ['é漢字🙂', "A='é漢字🙂'\n"],
   ])('dotenv writes %j as %j', (value, expected) => {
@@ -82,6 +83,10 @@ describe('renderEnv', () => {
     ['a\\b\r', 'no dotenv quoting keeps its mix'],
     [' x\\\\y', 'no dotenv quoting keeps its mix'],
     ['"x\\', 'no dotenv quoting keeps its mix'],
+    // Whitespace to Python (python-dotenv strips it from an unquoted value), not to JavaScript.
+    ['\u0085\\', 'no dotenv quoting keeps its mix'],
+    ['x\\\\\u001f', 'no dotenv quoting keeps its mix'],
+    ['\u001c\\\\x', 'no dotenv quoting keeps its mix'],
   ])('dotenv refuses %j', (value, why) => {
     const e = thrown(() => renderEnv([['A', value]], 'dotenv'));
     expect(e).toBeInstanceOf(OzError);
